@@ -1,0 +1,4 @@
+export * from './module.js';
+export * from './state-dict.js';
+export * from './torch-layout.js';
+export * from './summary.js';

@@ -1,0 +1,13 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * Runs `fn` and throws if it leaves tensors behind: every forward must run under tf.tidy or
+ * dispose explicitly. Returns what `fn` returned (which must not hold tensors).
+ */
+export async function withoutLeaks<T>(fn: () => T | Promise<T>, label = 'the code under test'): Promise<T> {
+  const before = tf.memory().numTensors;
+  const result = await fn();
+  const after = tf.memory().numTensors;
+  if (after !== before) throw new Error(`${label} leaked ${after - before} tensor(s) (${before} before, ${after} after)`);
+  return result;
+}
