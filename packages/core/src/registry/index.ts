@@ -1,0 +1,7 @@
+export * from './closest.js';
+export * from './config-sections.js';
+export * from './descriptor.js';
+export * from './issues.js';
+export * from './kinds.js';
+export * from './registry.js';
+export { componentList, componentRef, validateComponent, validateTree } from './validator.js';
