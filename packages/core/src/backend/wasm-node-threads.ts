@@ -33,8 +33,9 @@ export function installWasmThreadShims(): void {
 
   const OriginalBlob = globalThis.Blob;
   class RecordingBlob extends OriginalBlob {
-    constructor(parts?: BlobPart[], options?: BlobPropertyBag) {
-      super(parts, options);
+    constructor(...args: ConstructorParameters<typeof Blob>) {
+      super(...args);
+      const parts = args[0];
       if (Array.isArray(parts) && parts.every((p) => typeof p === 'string')) blobTexts.set(this, parts.join(''));
     }
   }
