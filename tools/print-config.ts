@@ -5,10 +5,12 @@
  *   npx tsx --conditions=source tools/print-config.ts CONFIG [--cfg-options k=v ...] [--sources] [--json]
  */
 import { Command } from 'commander';
-import { ConfigError, loadConfig, type Config } from '../packages/core/src/config/index.js';
+import { ConfigError, ConfigValidationError, loadConfig, prepareLoadedConfig, RegistryError, type Config } from '@tsdet/core';
+import { registerModels } from '@tsdet/models';
 
 interface PrintOptions {
   cfgOptions?: string[];
+  validate: boolean;
   sources?: boolean;
   json?: boolean;
 }
@@ -28,15 +30,21 @@ const program = new Command()
   .option('--cfg-options <key=value...>', 'override settings, e.g. model.backbone.depth=101')
   .option('--sources', 'show every leaf with the file or override that set it')
   .option('--json', 'with --sources: print {"config": ..., "sources": {path: source}} instead of lines')
-  .action((file: string, options: PrintOptions) => {
-    process.stdout.write(`${render(loadConfig(file, { cfgOptions: options.cfgOptions ?? [] }), options)}\n`);
+  .option('--no-validate', 'print without checking the config against the registered component schemas')
+  .action(async (file: string, options: PrintOptions) => {
+    const config = loadConfig(file, { cfgOptions: options.cfgOptions ?? [] });
+    if (options.validate) {
+      registerModels();
+      await prepareLoadedConfig(config);
+    }
+    process.stdout.write(`${render(config, options)}\n`);
   });
 
 try {
-  program.parse();
+  await program.parseAsync();
 } catch (error) {
-  // A config mistake is the user's to fix: one line, no stack trace. Anything else is a bug and keeps its stack.
-  if (!(error instanceof ConfigError)) throw error;
+  // A config mistake is the user's to fix: its message, no stack trace. Anything else is a bug and keeps its stack.
+  if (!(error instanceof ConfigError || error instanceof ConfigValidationError || error instanceof RegistryError)) throw error;
   process.stderr.write(`print-config: ${error.message}\n`);
   process.exitCode = 1;
 }

@@ -95,12 +95,30 @@ export function formatBackendInfo(info: BackendInfo): string {
 }
 
 /**
- * Releases the backend's worker threads so Node can exit: with live pthreads the process would
- * otherwise never end.
+ * Releases the backend's worker threads. With the threaded wasm build a port of emscripten's
+ * pthread pool can stay referenced after a computation, so command-line tools end with
+ * `exitAfter` (process.exit) rather than waiting for the event loop to drain.
  */
 export function shutdownBackend(): void {
-  if (active?.name === 'wasm') tf.removeBackend('wasm');
+  if (active?.name === 'wasm') {
+    const workers = wasmWorkers();
+    tf.removeBackend('wasm');
+    // tfjs returns the busy XNNPACK pthread to the pool instead of terminating it, which keeps
+    // Node alive; end every worker emscripten created.
+    for (const worker of workers) void worker.terminate();
+  }
   active = undefined;
+}
+
+interface EmscriptenWorker {
+  terminate(): unknown;
+}
+
+function wasmWorkers(): EmscriptenWorker[] {
+  type PThreadState = { runningWorkers?: EmscriptenWorker[]; unusedWorkers?: EmscriptenWorker[]; pthreads?: Record<string, EmscriptenWorker> };
+  const backend = tf.findBackend('wasm') as { wasm?: { PThread?: PThreadState } } | null;
+  const pthread = backend?.wasm?.PThread;
+  return [...new Set([...(pthread?.runningWorkers ?? []), ...(pthread?.unusedWorkers ?? []), ...Object.values(pthread?.pthreads ?? {})])];
 }
 
 /** Returns undefined when the backend is now active, else a one-line reason. */
@@ -167,4 +185,10 @@ function quietTfjsLogs(): void {
 function firstLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   return text.split('\n')[0] ?? text;
+}
+
+/** Ends a command-line tool: releases the backend, then exits with `code` (see shutdownBackend). */
+export function exitAfter(code: number): never {
+  shutdownBackend();
+  process.exit(code);
 }

@@ -25,6 +25,8 @@ export interface ComponentDescriptor<Cfg = any, T = unknown> {
   readonly build: (cfg: Cfg, context: BuildContext) => T;
   /** One line for listings. */
   readonly description?: string;
+  /** Child-name stem when built as a layer (mmcv's `_abbr_`, e.g. `context_block`); default: the type in snake_case. */
+  readonly abbreviation?: string;
 }
 
 /** Identity helper that keeps the config type of a descriptor. */

@@ -4,4 +4,5 @@ export * from './descriptor.js';
 export * from './issues.js';
 export * from './kinds.js';
 export * from './registry.js';
-export { componentList, componentRef, validateComponent, validateTree } from './validator.js';
+export { componentList, componentRef, validateComponent, validateTree, type ComponentRefOptions } from './validator.js';
+export * from './prepare-config.js';

@@ -14,25 +14,40 @@ import { joinPath, type ConfigIssue, type SourceLookup } from './issues.js';
 import type { RegistryKind } from './kinds.js';
 
 const COMPONENT_KEYWORD = 'x-component';
+/** Keys the enclosing component sets when it builds the nested one (a plugin's `in_channels`). */
+const INJECTED_KEYWORD = 'x-injected';
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true, verbose: true });
 addFormatsModule.default(ajv);
 ajv.addKeyword({ keyword: COMPONENT_KEYWORD, schemaType: 'string' });
+ajv.addKeyword({ keyword: INJECTED_KEYWORD, schemaType: 'object' });
+
+export interface ComponentRefOptions {
+  description?: string;
+  /**
+   * Keys the enclosing component fills in when building (with a representative value used only
+   * for validation); a config that sets one itself is an error.
+   */
+  injected?: Record<string, unknown>;
+}
 
 /** Schema of a property that holds a nested component config of `kind` (`{type: ..., ...}`). */
-export function componentRef(kind: RegistryKind, description?: string): ConfigSchema {
+export function componentRef(kind: RegistryKind, options: ComponentRefOptions | string = {}): ConfigSchema {
+  const { description, injected } = typeof options === 'string' ? { description: options, injected: undefined } : options;
   return {
     type: 'object',
     required: ['type'],
     properties: { type: { type: 'string' } },
     [COMPONENT_KEYWORD]: kind,
+    ...(injected ? { [INJECTED_KEYWORD]: injected } : {}),
     ...(description ? { description } : {}),
   };
 }
 
 /** Schema of a list of nested component configs of `kind`. */
-export function componentList(kind: RegistryKind, description?: string): ConfigSchema {
-  return { type: 'array', items: componentRef(kind), ...(description ? { description } : {}) };
+export function componentList(kind: RegistryKind, options: ComponentRefOptions | string = {}): ConfigSchema {
+  const description = typeof options === 'string' ? options : options.description;
+  return { type: 'array', items: componentRef(kind, options), ...(description ? { description } : {}) };
 }
 
 /** Looks up the descriptor of `type` in registry `kind`; used by the walker. */
@@ -60,7 +75,7 @@ export function validateComponent(kind: RegistryKind, cfg: unknown, path: string
   return { issues: context.issues, value };
 }
 
-function walkComponent(kind: RegistryKind, cfg: unknown, path: string, context: WalkContext): void {
+function walkComponent(kind: RegistryKind, cfg: unknown, path: string, context: WalkContext, injected: Record<string, unknown> = {}): void {
   const report = (message: string, at = path): void => void context.issues.push({ path: at, message, source: context.sourceOf(at) });
   if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) return report(`must be a component config dict with a 'type', got ${describe(cfg)}`);
   const type = (cfg as Record<string, unknown>)['type'];
@@ -69,9 +84,15 @@ function walkComponent(kind: RegistryKind, cfg: unknown, path: string, context: 
   if (!descriptor) {
     return report(`'${type}' is not in the ${kind} registry${didYouMean(type, context.lookup.types(kind))}`, joinPath(path, 'type'));
   }
+  const record = cfg as Record<string, unknown>;
+  for (const key of Object.keys(injected)) {
+    if (key in record) report(`is set by the enclosing component; remove it from the config`, joinPath(path, key));
+    else record[key] = injected[key];
+  }
   const validate = validatorFor(descriptor);
   if (!validate(cfg)) for (const error of validate.errors ?? []) context.issues.push(toIssue(error, descriptor, path, cfg, context.sourceOf));
-  walkNested(descriptor.schema, cfg as Record<string, unknown>, path, context);
+  for (const key of Object.keys(injected)) delete record[key];
+  walkNested(descriptor.schema, record, path, context);
 }
 
 /** Recurses into properties (and list items) that the schema marks as nested components. */
@@ -82,12 +103,24 @@ function walkNested(schema: ConfigSchema, cfg: Record<string, unknown>, path: st
     if (value === undefined || value === null) continue;
     const kind = propertySchema[COMPONENT_KEYWORD] as RegistryKind | undefined;
     if (kind) {
-      walkComponent(kind, value, joinPath(path, key), context);
+      walkComponent(kind, value, joinPath(path, key), context, injectedOf(propertySchema));
       continue;
     }
-    const itemKind = (propertySchema['items'] as ConfigSchema | undefined)?.[COMPONENT_KEYWORD] as RegistryKind | undefined;
-    if (itemKind && Array.isArray(value)) value.forEach((item, i) => walkComponent(itemKind, item, joinPath(joinPath(path, key), i), context));
+    const items = propertySchema['items'] as ConfigSchema | undefined;
+    if (!items || !Array.isArray(value)) continue;
+    const itemKind = items[COMPONENT_KEYWORD] as RegistryKind | undefined;
+    if (itemKind) value.forEach((item, i) => walkComponent(itemKind, item, joinPath(joinPath(path, key), i), context, injectedOf(items)));
+    // A list of dicts that hold components (ResNet's `plugins: [{cfg, position, stages}]`).
+    else if (items['properties']) value.forEach((item, i) => isRecord(item) && walkNested(items, item, joinPath(joinPath(path, key), i), context));
   }
+}
+
+function injectedOf(schema: ConfigSchema): Record<string, unknown> {
+  return (schema[INJECTED_KEYWORD] as Record<string, unknown> | undefined) ?? {};
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function validatorFor(descriptor: ComponentDescriptor): ValidateFunction {

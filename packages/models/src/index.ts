@@ -1,0 +1,14 @@
+export * from './backbones/resnet/blocks.js';
+export * from './backbones/resnet/res-layer.js';
+export * from './backbones/resnet/resnet.js';
+export * from './backbones/resnet/resnet.schema.js';
+export * from './layers/activation.js';
+export * from './layers/conv-module.js';
+export * from './layers/conv2d.js';
+export * from './layers/init.js';
+export * from './layers/norm.js';
+export * from './plugins/index.js';
+export * from './plugins/plugin.js';
+export { registerModels } from './register.js';
+export * from './parity/index.js';
+export * from './backbones/resnet/freeze-report.js';

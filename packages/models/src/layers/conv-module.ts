@@ -1,0 +1,53 @@
+/**
+ * mmcv's ConvModule: conv -> norm -> activation, children named `conv`, `bn`/`gn`, and (no
+ * parameters) the activation, so its state-dict keys match mmcv's (mmdet-reference §1.1).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { Module } from '@tsdet/core';
+import { buildActivation, type Activation, type ActivationConfig } from './activation.js';
+import { Conv2d, type Pair } from './conv2d.js';
+import { buildNormLayer, type NormConfig, type NormLayer } from './norm.js';
+
+export interface ConvModuleOptions {
+  inChannels: number;
+  outChannels: number;
+  kernelSize: Pair;
+  stride?: Pair;
+  padding?: Pair;
+  dilation?: Pair;
+  /** 'auto' (default): a bias exactly when there is no norm. */
+  bias?: boolean | 'auto';
+  normCfg?: NormConfig | null;
+  /** Default ReLU; null for none. */
+  actCfg?: ActivationConfig | null;
+}
+
+export class ConvModule extends Module {
+  readonly conv: Conv2d;
+  readonly norm: NormLayer | undefined;
+  readonly activate: Activation | undefined;
+
+  constructor(options: ConvModuleOptions) {
+    super();
+    const normCfg = options.normCfg ?? undefined;
+    const bias = options.bias === undefined || options.bias === 'auto' ? !normCfg : options.bias;
+    this.conv = this.registerModule(
+      'conv',
+      new Conv2d({ ...options, bias, init: 'kaiming' }),
+    );
+    if (normCfg) {
+      const [name, norm] = buildNormLayer(normCfg, options.outChannels);
+      this.norm = this.registerModule(name, norm);
+    }
+    this.activate = buildActivation(options.actCfg === undefined ? { type: 'ReLU' } : options.actCfg);
+  }
+
+  forward(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      let y: tf.Tensor = this.conv.forward(x);
+      if (this.norm) y = this.norm.forward(y);
+      if (this.activate) y = this.activate(y);
+      return y as tf.Tensor4D;
+    });
+  }
+}

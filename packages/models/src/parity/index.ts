@@ -1,0 +1,4 @@
+export * from './compare.js';
+export * from './fixture-case.js';
+export * from './module-case.js';
+export * from './run-case.js';

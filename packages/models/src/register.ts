@@ -1,0 +1,22 @@
+/**
+ * Binds every component of this package into the registries, once. Registration is explicit
+ * (no import side effects to forget): tools and tests call `registerModels()`.
+ */
+import { ContainerModule } from 'inversify';
+import { kindToken, loadComponents, type ComponentDescriptor } from '@tsdet/core';
+import { resnetDescriptor, resnetV1cDescriptor, resnetV1dDescriptor } from './backbones/resnet/resnet.descriptor.js';
+import { PLUGIN_DESCRIPTORS } from './plugins/index.js';
+
+const MODEL_DESCRIPTORS: ComponentDescriptor[] = [resnetDescriptor, resnetV1cDescriptor, resnetV1dDescriptor, ...PLUGIN_DESCRIPTORS];
+
+let registered = false;
+
+export const modelsContainerModule = new ContainerModule(({ bind }) => {
+  for (const descriptor of MODEL_DESCRIPTORS) bind(kindToken('MODELS')).toConstantValue(descriptor);
+});
+
+export function registerModels(): void {
+  if (registered) return;
+  registered = true;
+  loadComponents(modelsContainerModule);
+}

@@ -1,0 +1,46 @@
+/**
+ * tools/parity.ts CASE_DIR... [--backend wasm|cpu] [--threads N]
+ *
+ * Runs fixture case folders (the format of ../shared/fixtures/README.md) and prints, per tensor,
+ * the max abs/rel error against the case's tolerance. Exit status 1 if any tensor is out of
+ * tolerance or missing, or a case cannot run.
+ */
+import { Command } from 'commander';
+import { exitAfter, initBackend, type BackendName } from '@tsdet/core';
+import { formatComparison, registerModels, runCase } from '@tsdet/models';
+
+const program = new Command()
+  .name('parity')
+  .argument('<case-dirs...>', 'fixture case folders')
+  .option('--backend <name>', 'auto | wasm | cpu | tensorflow', 'wasm')
+  .option('--threads <n>', 'wasm threads', (v) => Number.parseInt(v, 10))
+  .option('--quiet', 'print only failing tensors and the summary line per case')
+  .parse();
+
+const options = program.opts<{ backend: BackendName; threads?: number; quiet?: boolean }>();
+
+async function main(): Promise<number> {
+  await initBackend({ backend: options.backend, threads: options.threads });
+  registerModels();
+  let failed = 0;
+  for (const dir of program.args) {
+    try {
+      const report = runCase(dir);
+      for (const c of report.comparisons) if (!options.quiet || !c.ok) console.log(`  ${formatComparison(c)}`);
+      const bad = report.comparisons.filter((c) => !c.ok).length;
+      console.log(`${report.ok ? 'PASS' : 'FAIL'} ${report.name}: ${report.comparisons.length - bad}/${report.comparisons.length} tensors within tolerance`);
+      if (!report.ok) failed++;
+    } catch (error) {
+      console.log(`FAIL ${dir}: ${error instanceof Error ? error.message : String(error)}`);
+      failed++;
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+main()
+  .then((code) => exitAfter(code))
+  .catch((error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    exitAfter(1);
+  });
