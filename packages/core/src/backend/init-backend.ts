@@ -102,13 +102,23 @@ export function formatBackendInfo(info: BackendInfo): string {
 export function shutdownBackend(): void {
   if (active?.name === 'wasm') {
     const workers = wasmWorkers();
-    tf.removeBackend('wasm');
+    removeKeepingFactory('wasm');
     // tfjs returns the busy XNNPACK pthread to the pool instead of terminating it, which keeps
     // Node alive; end every worker emscripten created.
     for (const worker of workers) void worker.terminate();
   }
   active = undefined;
 }
+
+/** tf.removeBackend also forgets the factory; register it again so the backend can restart. */
+function removeKeepingFactory(name: string): void {
+  const factory = tf.findBackendFactory(name);
+  tf.removeBackend(name);
+  if (factory) tf.registerBackend(name, factory, WASM_PRIORITY);
+}
+
+/** The priority tfjs-backend-wasm registers with. */
+const WASM_PRIORITY = 2;
 
 interface EmscriptenWorker {
   terminate(): unknown;
@@ -153,7 +163,8 @@ async function startWasm(threads: number): Promise<string | undefined> {
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   }
   wasm.setThreadsCount(threads);
-  if (tf.findBackend('wasm') && tf.getBackend() === 'wasm') tf.removeBackend('wasm');
+  // A wasm instance keeps the thread count it started with: drop it to start a new one.
+  if (tf.findBackend('wasm')) removeKeepingFactory('wasm');
   if (!tf.findBackendFactory('wasm')) return 'the wasm backend did not register';
   const ok = await withReportedCores(threads, () => tf.setBackend('wasm'));
   return ok ? undefined : 'tf.setBackend(wasm) failed';
