@@ -6,6 +6,7 @@ export * from './layers/activation.js';
 export * from './layers/conv-module.js';
 export * from './layers/conv2d.js';
 export * from './layers/init.js';
+export * from './layers/linear.js';
 export * from './layers/norm.js';
 export * from './plugins/index.js';
 export * from './plugins/plugin.js';

@@ -41,7 +41,12 @@ describe('backend selection', () => {
     const xs = x.dataSync().slice();
     const ws = w.dataSync().slice();
     tf.dispose([x, w]);
-    const run = () => tf.tidy(() => tf.conv2d(tf.tensor4d(xs, [1, 9, 7, 4]), tf.tensor4d(ws, [3, 3, 4, 5]), 2, 'same').dataSync().slice());
+    const run = (): Float32Array => {
+      const y = tf.tidy(() => tf.conv2d(tf.tensor4d(xs, [1, 9, 7, 4]), tf.tensor4d(ws, [3, 3, 4, 5]), 2, 'same'));
+      const values = Float32Array.from(y.dataSync());
+      y.dispose();
+      return values;
+    };
     await initBackend({ backend: 'cpu', verbose: false });
     const onCpu = run();
     await initBackend({ backend: 'wasm', threads: 2, verbose: false });

@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { defineComponent, Module } from '@tsdet/core';
+import { Linear } from '../layers/linear.js';
 import { Conv2d } from '../layers/conv2d.js';
 import { pluginSchema, type PluginModule } from './plugin.js';
 
@@ -65,23 +66,6 @@ export function parseAttentionType(attentionType: string): AttentionTerms {
   return { appearance: bits[0]!, appearancePosition: bits[1]!, biasAppearance: bits[2]!, biasPosition: bits[3]! };
 }
 
-/** nn.Linear without bias; the weight is held [in, out] and loads from PyTorch's [out, in]. */
-export class Linear extends Module {
-  readonly weight: tf.Variable;
-
-  constructor(
-    readonly inFeatures: number,
-    readonly outFeatures: number,
-  ) {
-    super();
-    this.weight = this.addParameter('weight', kaimingUniformLeakyA1([inFeatures, outFeatures], inFeatures), { layout: 'linear' });
-  }
-
-  forward(x: tf.Tensor2D): tf.Tensor2D {
-    return tf.tidy(() => tf.matMul(x, this.weight as tf.Tensor2D));
-  }
-}
-
 /**
  * mmengine kaiming_init(mode='fan_in', nonlinearity='leaky_relu', a=1, distribution='uniform'):
  * the gain sqrt(2 / (1 + a^2)) is 1, so the bound is sqrt(3 / fan_in).
@@ -89,6 +73,13 @@ export class Linear extends Module {
 function kaimingUniformLeakyA1(shape: number[], fanIn: number): tf.Tensor {
   const bound = Math.sqrt(3 / fanIn);
   return tf.randomUniform(shape, -bound, bound);
+}
+
+/** The bias-free nn.Linear of the position terms, with GeneralizedAttention's Kaiming-uniform init. */
+function positionLinear(inFeatures: number, outFeatures: number): Linear {
+  const fc = new Linear({ inFeatures, outFeatures, bias: false });
+  tf.tidy(() => fc.weight.assign(kaimingUniformLeakyA1(fc.weight.shape, inFeatures)));
+  return fc;
 }
 
 /** A bias-free or biased 1x1 conv with GeneralizedAttention's Kaiming-uniform init (bias 0). */
@@ -215,8 +206,8 @@ export class GeneralizedAttention extends Module implements PluginModule {
     if (appearance || biasAppearance) this.keyConv = this.registerModule('key_conv', pointwiseConv(this.inChannels, outC, false));
     this.valueConv = this.registerModule('value_conv', pointwiseConv(this.inChannels, this.vDim * this.numHeads, false));
     if (appearancePosition || biasPosition) {
-      this.apprGeomFcX = this.registerModule('appr_geom_fc_x', new Linear(this.positionEmbeddingDim / 2, outC));
-      this.apprGeomFcY = this.registerModule('appr_geom_fc_y', new Linear(this.positionEmbeddingDim / 2, outC));
+      this.apprGeomFcX = this.registerModule('appr_geom_fc_x', positionLinear(this.positionEmbeddingDim / 2, outC));
+      this.apprGeomFcY = this.registerModule('appr_geom_fc_y', positionLinear(this.positionEmbeddingDim / 2, outC));
     }
     if (biasAppearance) this.apprBias = this.addParameter('appr_bias', biasInit(outC, this.qkEmbedDim));
     if (biasPosition) this.geomBias = this.addParameter('geom_bias', biasInit(outC, this.qkEmbedDim));

@@ -1,0 +1,221 @@
+/**
+ * npm run bench -- [--workload NAME ...] [--backend wasm] [--threads 2] [--runs 5] [--warmup 2] [--json] [--no-torch]
+ *
+ * Speed and memory of tsdet's workloads, each with warm-up and the median of timed runs, and the
+ * same workload in PyTorch measured in the same command when /usr/bin/python3 has torch
+ * (../shared/bench/torch_reference.py), so ratios compare like with like on this machine.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command } from 'commander';
+import * as tf from '@tensorflow/tfjs-core';
+import { exitAfter, initBackend, MODELS, type BackendInfo, type BackendName } from '@tsdet/core';
+import { Conv2d, Linear, registerModels, type ResNet } from '@tsdet/models';
+
+interface Workload {
+  /** Runs once; returns nothing that holds tensors. */
+  step(): void;
+  /** Multiply-accumulates of one step's forward (for GFLOP/s: 2 FLOP per MAC, x3 for a train step). */
+  forwardMacs: number;
+  train: boolean;
+  dispose(): void;
+}
+
+interface Result {
+  workload: string;
+  backend: string;
+  threads: number;
+  median_ms: number;
+  min_ms: number;
+  runs: number;
+  gflops: number;
+  peak_tensor_mb: number;
+  wasm_heap_mb?: number;
+  peak_rss_mb: number;
+  torch_median_ms?: number;
+  ratio?: number;
+  note?: string;
+}
+
+const TORCH_SCRIPT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'shared', 'bench', 'torch_reference.py');
+
+function resnet50(extra: Record<string, unknown>): ResNet {
+  return MODELS.build<ResNet>({ type: 'ResNet', depth: 50, ...extra }, { path: 'bench.model' });
+}
+
+/** Counts conv MACs of one forward by wrapping Conv2d.forward while `fn` runs. */
+function countConvMacs(fn: () => void): number {
+  let macs = 0;
+  const original = Conv2d.prototype.forward;
+  Conv2d.prototype.forward = function (this: Conv2d, x: tf.Tensor4D) {
+    const y = original.call(this, x);
+    const [n, h, w] = y.shape;
+    macs += n * h * w * this.kernelSize[0] * this.kernelSize[1] * this.inChannels * this.outChannels;
+    return y;
+  };
+  try {
+    fn();
+  } finally {
+    Conv2d.prototype.forward = original;
+  }
+  return macs;
+}
+
+function forwardWorkload(input: [number, number, number, number], withHead: boolean): Workload {
+  const model = resnet50({}).eval();
+  const fc = withHead ? new Linear({ inFeatures: 2048, outFeatures: 1000 }) : undefined;
+  const x = tf.randomNormal(input) as tf.Tensor4D;
+  const run = () =>
+    tf.tidy(() => {
+      const outs = model.forward(x);
+      const last = outs[outs.length - 1]!;
+      const result = fc ? fc.forward(tf.mean(last, [1, 2]) as tf.Tensor2D) : last;
+      result.dataSync();
+    });
+  const macs = countConvMacs(run) + (fc ? 2048 * 1000 : 0);
+  return { step: run, forwardMacs: macs, train: false, dispose: () => (model.dispose(), fc?.dispose(), x.dispose()) };
+}
+
+/** A train step with SGD momentum 0.9 (lr 0.01) over every trainable parameter. */
+function sgdStep(variables: tf.Variable[], loss: () => tf.Scalar, momenta: tf.Variable[]): void {
+  tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(loss, variables);
+    variables.forEach((v, i) => {
+      const buf = momenta[i]!;
+      buf.assign(tf.add(tf.mul(buf, 0.9), grads[v.name]!));
+      v.assign(tf.sub(v, tf.mul(buf, 0.01)));
+    });
+    value.dataSync();
+  });
+}
+
+function trainWorkload(kind: 'cls224' | 'backbone800', withCp: boolean): Workload {
+  // As torch_reference.py: every parameter trains and BN uses batch statistics.
+  const model = resnet50({ norm_eval: false, frozen_stages: -1, with_cp: withCp }).train();
+  const fc = kind === 'cls224' ? new Linear({ inFeatures: 2048, outFeatures: 1000 }) : undefined;
+  const x = tf.randomNormal(kind === 'cls224' ? [2, 224, 224, 3] : [1, 800, 1216, 3]) as tf.Tensor4D;
+  const labels = tf.oneHot(tf.tensor1d([3, 7], 'int32'), 1000);
+  const variables = [...model.trainableVariables(), ...(fc?.trainableVariables() ?? [])];
+  const momenta = variables.map((v) => tf.variable(tf.zerosLike(v), false));
+  const loss = (): tf.Scalar => {
+    const outs = model.forward(x);
+    if (fc) return tf.losses.softmaxCrossEntropy(labels, fc.forward(tf.mean(outs[3]!, [1, 2]) as tf.Tensor2D)) as tf.Scalar;
+    return tf.addN(outs.map((o) => tf.square(tf.mean(o)))) as tf.Scalar;
+  };
+  const macs = countConvMacs(() => tf.tidy(() => void loss().dataSync())) + (fc ? 2 * 2048 * 1000 : 0);
+  return {
+    step: () => sgdStep(variables, loss, momenta),
+    forwardMacs: macs,
+    train: true,
+    dispose: () => (model.dispose(), fc?.dispose(), tf.dispose([x, labels, ...momenta])),
+  };
+}
+
+const WORKLOADS: Record<string, () => Workload> = {
+  r50_224: () => forwardWorkload([1, 224, 224, 3], true),
+  r50_800x1216: () => forwardWorkload([1, 800, 1216, 3], false),
+  r50_224_train: () => trainWorkload('cls224', false),
+  r50_224_train_cp: () => trainWorkload('cls224', true),
+  r50_800x1216_train: () => trainWorkload('backbone800', false),
+  r50_800x1216_train_cp: () => trainWorkload('backbone800', true),
+};
+
+/** The torch workload a tsdet workload is compared with (the _cp variants against plain torch). */
+function torchWorkload(name: string): string {
+  return name.replace(/_cp$/, '');
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function wasmHeapMb(backend: BackendInfo): number | undefined {
+  if (backend.name !== 'wasm') return undefined;
+  const wasm = (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm;
+  return wasm?.HEAPU8 ? wasm.HEAPU8.length / 2 ** 20 : undefined;
+}
+
+async function measure(name: string, backend: BackendInfo, opts: { warmup: number; runs: number }): Promise<Result> {
+  const workload = WORKLOADS[name]!();
+  try {
+    for (let i = 0; i < opts.warmup; i++) workload.step();
+    const times: number[] = [];
+    for (let i = 0; i < opts.runs; i++) {
+      const start = performance.now();
+      workload.step();
+      times.push(performance.now() - start);
+    }
+    const peak = (await tf.profile(() => workload.step())).peakBytes;
+    const med = median(times);
+    const flops = 2 * workload.forwardMacs * (workload.train ? 3 : 1);
+    return {
+      workload: name,
+      backend: backend.name,
+      threads: backend.threads,
+      median_ms: round(med),
+      min_ms: round(Math.min(...times)),
+      runs: opts.runs,
+      gflops: round(flops / (med / 1000) / 1e9),
+      peak_tensor_mb: round(peak / 2 ** 20),
+      wasm_heap_mb: wasmHeapMb(backend),
+      peak_rss_mb: round(process.resourceUsage().maxRSS / 1024),
+    };
+  } finally {
+    workload.dispose();
+  }
+}
+
+function torchFigure(name: string, threads: number, runs: number, warmup: number): { median_ms?: number; note?: string } {
+  if (!fs.existsSync('/usr/bin/python3') || !fs.existsSync(TORCH_SCRIPT)) return { note: 'no /usr/bin/python3 or torch_reference.py' };
+  const out = spawnSync('/usr/bin/python3', [TORCH_SCRIPT, torchWorkload(name), '--threads', String(threads), '--runs', String(runs), '--warmup', String(warmup)], { encoding: 'utf8' });
+  if (out.status !== 0) return { note: `torch unavailable: ${(out.stderr || '').trim().split('\n').pop()}` };
+  return { median_ms: (JSON.parse(out.stdout.trim().split('\n').pop()!) as { median_ms: number }).median_ms };
+}
+
+function round(v: number): number {
+  return Math.round(v * 10) / 10;
+}
+
+function format(r: Result): string {
+  const torch = r.torch_median_ms ? `  torch ${r.torch_median_ms} ms  ratio ${r.ratio}x` : r.note ? `  (${r.note})` : '';
+  const heap = r.wasm_heap_mb ? `  wasm heap ${round(r.wasm_heap_mb)} MB` : '';
+  return `${r.workload.padEnd(22)} ${r.backend}/${r.threads}t  median ${r.median_ms} ms (min ${r.min_ms})  ${r.gflops} GFLOP/s  peak tensors ${r.peak_tensor_mb} MB${heap}  RSS ${r.peak_rss_mb} MB${torch}`;
+}
+
+const program = new Command()
+  .name('bench')
+  .option('--workload <names...>', `any of ${Object.keys(WORKLOADS).join(', ')}`, ['r50_224', 'r50_224_train'])
+  .option('--backend <name>', 'wasm | cpu | tensorflow | auto', 'wasm')
+  .option('--threads <n>', 'threads (wasm and torch)', (v) => Number.parseInt(v, 10), 2)
+  .option('--runs <n>', 'timed runs', (v) => Number.parseInt(v, 10), 5)
+  .option('--warmup <n>', 'warm-up runs', (v) => Number.parseInt(v, 10), 2)
+  .option('--json', 'one JSON object per workload')
+  .option('--no-torch', 'skip the PyTorch reference')
+  .parse();
+const opts = program.opts<{ workload: string[]; backend: BackendName; threads: number; runs: number; warmup: number; json?: boolean; torch: boolean }>();
+
+async function main(): Promise<void> {
+  const unknown = opts.workload.filter((w) => !WORKLOADS[w]);
+  if (unknown.length) throw new Error(`unknown workload(s) ${unknown.join(', ')}; known: ${Object.keys(WORKLOADS).join(', ')}`);
+  const backend = await initBackend({ backend: opts.backend, threads: opts.threads, verbose: !opts.json });
+  registerModels();
+  for (const name of opts.workload) {
+    const result = await measure(name, backend, opts);
+    if (opts.torch) {
+      const torch = torchFigure(name, opts.threads, opts.runs, opts.warmup);
+      if (torch.median_ms) Object.assign(result, { torch_median_ms: torch.median_ms, ratio: round((result.median_ms / torch.median_ms) * 100) / 100 });
+      else result.note = torch.note;
+    }
+    console.log(opts.json ? JSON.stringify(result) : format(result));
+  }
+}
+
+main()
+  .then(() => exitAfter(0))
+  .catch((error: unknown) => {
+    console.error(`bench: ${error instanceof Error ? error.message : String(error)}`);
+    exitAfter(1);
+  });
