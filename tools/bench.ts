@@ -11,13 +11,11 @@ import path from 'node:path';
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import { exitAfter, initBackend, MODELS, type BackendInfo, type BackendName } from '@tsdet/core';
-import { Conv2d, Linear, registerModels, type ResNet } from '@tsdet/models';
+import { Linear, registerModels, type ResNet } from '@tsdet/models';
 
 interface Workload {
   /** Runs once; returns nothing that holds tensors. */
   step(): void;
-  /** Multiply-accumulates of one step's forward (for GFLOP/s: 2 FLOP per MAC, x3 for a train step). */
-  forwardMacs: number;
   train: boolean;
   dispose(): void;
 }
@@ -44,20 +42,15 @@ function resnet50(extra: Record<string, unknown>): ResNet {
   return MODELS.build<ResNet>({ type: 'ResNet', depth: 50, ...extra }, { path: 'bench.model' });
 }
 
-/** Counts conv MACs of one forward by wrapping Conv2d.forward while `fn` runs. */
-function countConvMacs(fn: () => void): number {
+/** Convolution and matMul multiply-accumulates of the kernels `profile` recorded. */
+function kernelMacs(profile: Awaited<ReturnType<typeof tf.profile>>): number {
   let macs = 0;
-  const original = Conv2d.prototype.forward;
-  Conv2d.prototype.forward = function (this: Conv2d, x: tf.Tensor4D) {
-    const y = original.call(this, x);
-    const [n, h, w] = y.shape;
-    macs += n * h * w * this.kernelSize[0] * this.kernelSize[1] * this.inChannels * this.outChannels;
-    return y;
-  };
-  try {
-    fn();
-  } finally {
-    Conv2d.prototype.forward = original;
+  for (const k of profile.kernels) {
+    const out = k.outputShapes[0];
+    const filter = k.inputShapes[1];
+    if (!out || !filter) continue;
+    if (k.name === 'Conv2D' || k.name === 'FusedConv2D') macs += product(out) * filter[0]! * filter[1]! * filter[2]!;
+    if ((k.name === 'BatchMatMul' || k.name === '_FusedMatMul') && out.length === 3) macs += product(out) * k.inputShapes[0]![2]!;
   }
   return macs;
 }
@@ -73,8 +66,7 @@ function forwardWorkload(input: [number, number, number, number], withHead: bool
       const result = fc ? fc.forward(tf.mean(last, [1, 2]) as tf.Tensor2D) : last;
       result.dataSync();
     });
-  const macs = countConvMacs(run) + (fc ? 2048 * 1000 : 0);
-  return { step: run, forwardMacs: macs, train: false, dispose: () => (model.dispose(), fc?.dispose(), x.dispose()) };
+  return { step: run, train: false, dispose: () => (model.dispose(), fc?.dispose(), x.dispose()) };
 }
 
 /** A train step with SGD momentum 0.9 (lr 0.01) over every trainable parameter. */
@@ -103,10 +95,8 @@ function trainWorkload(kind: 'cls224' | 'backbone800', withCp: boolean): Workloa
     if (fc) return tf.losses.softmaxCrossEntropy(labels, fc.forward(tf.mean(outs[3]!, [1, 2]) as tf.Tensor2D)) as tf.Scalar;
     return tf.addN(outs.map((o) => tf.square(tf.mean(o)))) as tf.Scalar;
   };
-  const macs = countConvMacs(() => tf.tidy(() => void loss().dataSync())) + (fc ? 2 * 2048 * 1000 : 0);
   return {
     step: () => sgdStep(variables, loss, momenta),
-    forwardMacs: macs,
     train: true,
     dispose: () => (model.dispose(), fc?.dispose(), tf.dispose([x, labels, ...momenta])),
   };
@@ -124,6 +114,10 @@ const WORKLOADS: Record<string, () => Workload> = {
 /** The torch workload a tsdet workload is compared with (the _cp variants against plain torch). */
 function torchWorkload(name: string): string {
   return name.replace(/_cp$/, '');
+}
+
+function product(shape: number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
 }
 
 function median(values: number[]): number {
@@ -148,9 +142,11 @@ async function measure(name: string, backend: BackendInfo, opts: { warmup: numbe
       workload.step();
       times.push(performance.now() - start);
     }
-    const peak = (await tf.profile(() => workload.step())).peakBytes;
+    // One more step under tf.profile: its kernel list gives the work done and the peak bytes.
+    const profile = await tf.profile(() => workload.step());
+    const peak = profile.peakBytes;
     const med = median(times);
-    const flops = 2 * workload.forwardMacs * (workload.train ? 3 : 1);
+    const flops = 2 * kernelMacs(profile);
     return {
       workload: name,
       backend: backend.name,
@@ -216,6 +212,6 @@ async function main(): Promise<void> {
 main()
   .then(() => exitAfter(0))
   .catch((error: unknown) => {
-    console.error(`bench: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     exitAfter(1);
   });

@@ -125,10 +125,11 @@ export abstract class Module {
       .reduce((sum, [, p]) => sum + p.variable.size, 0);
   }
 
-  /** Frees every parameter and buffer. */
+  /** Frees this module's parameters and buffers, then each child's (overridable for derived caches). */
   dispose(): void {
-    for (const [, p] of this.namedParameters()) p.variable.dispose();
-    for (const [, b] of this.namedBuffers()) b.variable.dispose();
+    for (const p of this.#parameters.values()) p.variable.dispose();
+    for (const b of this.#buffers.values()) b.variable.dispose();
+    for (const child of this.#children.values()) child.dispose();
   }
 
   #collect<T>(pick: (m: Module) => Map<string, T>): [string, T][] {

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Module } from '@tsdet/core';
 import { buildActivation, type Activation, type ActivationConfig } from './activation.js';
 import { Conv2d, type Pair } from './conv2d.js';
+import { convNormAct } from './fused-conv-bn.js';
 import { buildNormLayer, type NormConfig, type NormLayer } from './norm.js';
 
 export interface ConvModuleOptions {
@@ -39,11 +40,19 @@ export class ConvModule extends Module {
       const [name, norm] = buildNormLayer(normCfg, options.outChannels);
       this.norm = this.registerModule(name, norm);
     }
-    this.activate = buildActivation(options.actCfg === undefined ? { type: 'ReLU' } : options.actCfg);
+    const actCfg = options.actCfg === undefined ? { type: 'ReLU' as const } : options.actCfg;
+    this.activate = buildActivation(actCfg);
+    this.activationIsRelu = actCfg?.type === 'ReLU';
+    this.foldable = !actCfg || this.activationIsRelu;
   }
+
+  /** conv -> norm -> ReLU (or no activation) can run as one fused, BN-folded conv in eval mode. */
+  private readonly foldable: boolean;
+  private readonly activationIsRelu: boolean;
 
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
+      if (this.norm && this.foldable) return convNormAct(x, this.conv, this.norm, this.activationIsRelu);
       let y: tf.Tensor = this.conv.forward(x);
       if (this.norm) y = this.norm.forward(y);
       if (this.activate) y = this.activate(y);

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module } from '@tsdet/core';
+import { releaseFolded } from './fused-conv-bn.js';
 import { kaimingNormalFanOut, torchDefaultUniform } from './init.js';
 
 export type Pair = number | readonly [number, number];
@@ -54,6 +55,12 @@ export class Conv2d extends Module {
       const y = tf.conv2d(x, this.weight as tf.Tensor4D, this.stride, pad, 'NHWC', this.dilation);
       return this.bias ? tf.add(y, this.bias) : y;
     });
+  }
+
+  /** Also frees the folded inference weights cached for this conv. */
+  override dispose(): void {
+    releaseFolded([this]);
+    super.dispose();
   }
 
   /** Output spatial size for an input size, as PyTorch computes it. */

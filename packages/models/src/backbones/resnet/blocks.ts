@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Module, type ComponentConfig } from '@tsdet/core';
 const checkpoint = (fn: (x: tf.Tensor) => tf.Tensor, inputs: tf.Tensor[], _v: tf.Variable[]) => fn(inputs[0]!); // TEMPORARY
 import { Conv2d } from '../../layers/conv2d.js';
+import { convNormAct } from '../../layers/fused-conv-bn.js';
 import { buildNormLayer, type NormConfig, type NormLayer } from '../../layers/norm.js';
 import { buildPlugin, runPlugin, type PluginModule } from '../../plugins/plugin.js';
 import type { PluginPosition } from './resnet.schema.js';
@@ -49,7 +50,7 @@ export class Downsample extends Module {
       // AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False): 'same' padding at
       // the far edge, averaging only the real pixels of a partial window.
       const pooled = this.avgDown && this.stride > 1 ? tf.avgPool(x, this.stride, this.stride, 'same') : x;
-      return this.norm.forward(this.conv.forward(pooled)) as tf.Tensor4D;
+      return convNormAct(pooled, this.conv, this.norm, false);
     });
   }
 }
@@ -145,8 +146,8 @@ export class BasicBlock extends ResBlock {
   }
 
   protected branch(x: tf.Tensor4D): tf.Tensor4D {
-    const h = tf.relu(this.norm1.forward(this.conv1.forward(x))) as tf.Tensor4D;
-    return this.norm2.forward(this.conv2.forward(h)) as tf.Tensor4D;
+    const h = convNormAct(x, this.conv1, this.norm1, true);
+    return convNormAct(h, this.conv2, this.norm2, false);
   }
 }
 
@@ -182,12 +183,9 @@ export class Bottleneck extends ResBlock {
   }
 
   protected branch(x: tf.Tensor4D): tf.Tensor4D {
-    let h = tf.relu(this.norm1.forward(this.conv1.forward(x))) as tf.Tensor4D;
-    h = this.applyPlugins('after_conv1', h);
-    h = tf.relu(this.norm2.forward(this.conv2.forward(h))) as tf.Tensor4D;
-    h = this.applyPlugins('after_conv2', h);
-    h = this.norm3.forward(this.conv3.forward(h)) as tf.Tensor4D;
-    return this.applyPlugins('after_conv3', h);
+    let h = this.applyPlugins('after_conv1', convNormAct(x, this.conv1, this.norm1, true));
+    h = this.applyPlugins('after_conv2', convNormAct(h, this.conv2, this.norm2, true));
+    return this.applyPlugins('after_conv3', convNormAct(h, this.conv3, this.norm3, false));
   }
 }
 

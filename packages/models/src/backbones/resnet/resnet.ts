@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module } from '@tsdet/core';
 import { Conv2d } from '../../layers/conv2d.js';
+import { convNormAct } from '../../layers/fused-conv-bn.js';
 import { BatchNorm2d, buildNormLayer, NormLayer } from '../../layers/norm.js';
 import { BasicBlock, Bottleneck, type BlockClass } from './blocks.js';
 import { ResLayer } from './res-layer.js';
@@ -47,7 +48,7 @@ class DeepStem extends Module {
   }
 
   forward(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => this.layers.reduce((h, [conv, norm]) => tf.relu(norm.forward(conv.forward(h))) as tf.Tensor4D, x));
+    return tf.tidy(() => this.layers.reduce((h, [conv, norm]) => convNormAct(h, conv, norm, true), x));
   }
 }
 
@@ -99,7 +100,7 @@ export class ResNet extends Module {
   /** NHWC input; returns the outputs of the stages in out_indices, in stage order. */
   forward(x: tf.Tensor4D): tf.Tensor4D[] {
     return tf.tidy(() => {
-      let h = this.stem ? this.stem.forward(x) : (tf.relu(this.norm1!.forward(this.conv1!.forward(x))) as tf.Tensor4D);
+      let h = this.stem ? this.stem.forward(x) : convNormAct(x, this.conv1!, this.norm1!, true);
       h = tf.maxPool(h, 3, 2, 1);
       const outs: tf.Tensor4D[] = [];
       this.resLayers.forEach((layer, i) => {

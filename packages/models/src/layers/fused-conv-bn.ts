@@ -1,0 +1,106 @@
+/**
+ * Inference fast path: a conv followed by a batch norm in eval mode is one affine map, so the
+ * norm is folded into the conv's weights and bias and the activation fused into the same
+ * kernel (tfjs fused conv2d). On wasm an unfolded BN costs 1.3-1.6x (docs/performance.md).
+ *
+ * In eval mode the folded weights are cached per conv (XNNPACK also caches its packed weights
+ * per filter tensor, so a stable filter matters) and recomputed whenever a source tensor changes:
+ * tfjs gives a variable a new dataId on every assign, so the dataIds are the cache key. A conv in
+ * training mode (a frozen stage under norm_eval) folds per call: its weights may change each step.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Conv2d } from './conv2d.js';
+import { BatchNorm2d, type NormLayer } from './norm.js';
+
+interface Folded {
+  key: readonly object[];
+  filter: tf.Tensor4D;
+  bias: tf.Tensor1D;
+}
+
+const cache = new WeakMap<Conv2d, Folded>();
+
+/** Every tensor the folded weights depend on, by identity of its current data. */
+function sourceKey(conv: Conv2d, norm: BatchNorm2d): object[] {
+  const tensors = [conv.weight, conv.bias, norm.weight, norm.bias, norm.runningMean, norm.runningVar];
+  return tensors.map((t) => (t ? (t.dataId as object) : conv));
+}
+
+function sameKey(a: readonly object[], b: readonly object[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** The folded filter and bias (new tensors, owned by the caller). */
+function foldWeights(conv: Conv2d, norm: BatchNorm2d): [tf.Tensor4D, tf.Tensor1D] {
+  return tf.tidy(() => {
+    const scale = tf.div(norm.weight, tf.sqrt(tf.add(norm.runningVar, norm.eps)));
+    const convBias = conv.bias ?? tf.zeros([conv.outChannels]);
+    // HWIO: the output channel is the last axis, so the per-channel scale broadcasts.
+    const w = tf.mul(conv.weight, scale) as tf.Tensor4D;
+    const b = tf.add(norm.bias, tf.mul(tf.sub(convBias, norm.runningMean), scale)) as tf.Tensor1D;
+    return [w, b];
+  });
+}
+
+function cachedFold(conv: Conv2d, norm: BatchNorm2d): Folded {
+  const key = sourceKey(conv, norm);
+  const cached = cache.get(conv);
+  if (cached && sameKey(cached.key, key)) return cached;
+  if (cached) tf.dispose([cached.filter, cached.bias]);
+  // Kept: the cache outlives the forward's tidy scope; dispose() or the next refold frees them.
+  const [filter, bias] = foldWeights(conv, norm).map((t) => tf.keep(t)) as [tf.Tensor4D, tf.Tensor1D];
+  const folded = { key, filter, bias };
+  cache.set(conv, folded);
+  return folded;
+}
+
+/** Whether conv -> norm may run folded: the norm is a BN using its running statistics. */
+export function canFold(norm: NormLayer): norm is BatchNorm2d {
+  return norm instanceof BatchNorm2d && !norm.training;
+}
+
+/** conv -> BN (eval) -> activation as one fused conv on folded weights. */
+export function foldedConvBn(x: tf.Tensor4D, conv: Conv2d, norm: BatchNorm2d, activation: 'relu' | 'linear'): tf.Tensor4D {
+  if (conv.training) return tf.tidy(() => fusedConv(x, conv, ...foldWeights(conv, norm), activation));
+  const { filter, bias } = cachedFold(conv, norm);
+  return fusedConv(x, conv, filter, bias, activation);
+}
+
+function fusedConv(x: tf.Tensor4D, conv: Conv2d, filter: tf.Tensor4D, bias: tf.Tensor1D, activation: 'relu' | 'linear'): tf.Tensor4D {
+  const [ph, pw] = conv.padding;
+  return tf.fused.conv2d({
+    x,
+    filter,
+    bias,
+    strides: conv.stride,
+    pad: [[0, 0], [ph, ph], [pw, pw], [0, 0]],
+    dataFormat: 'NHWC',
+    dilations: conv.dilation,
+    activation,
+  });
+}
+
+/**
+ * conv -> norm -> optional ReLU, folded when the norm is an eval-mode BN and no gradient is
+ * being recorded (tfjs's fused conv gradient bypasses our fast conv gradients).
+ */
+export function convNormAct(x: tf.Tensor4D, conv: Conv2d, norm: NormLayer, relu: boolean): tf.Tensor4D {
+  if (canFold(norm) && !recordingGradients()) return foldedConvBn(x, conv, norm, relu ? 'relu' : 'linear');
+  const y = norm.forward(conv.forward(x)) as tf.Tensor4D;
+  return relu ? tf.relu(y) : y;
+}
+
+/** True inside tf.grad / variableGrads: a tape is recording. */
+function recordingGradients(): boolean {
+  return (tf.engine().state as unknown as { activeTape: unknown }).activeTape != null;
+}
+
+/** Frees the folded weights cached for these convs (call when disposing a model). */
+export function releaseFolded(convs: Iterable<Conv2d>): void {
+  for (const conv of convs) {
+    const folded = cache.get(conv);
+    if (!folded) continue;
+    tf.dispose([folded.filter, folded.bias]);
+    cache.delete(conv);
+  }
+}
