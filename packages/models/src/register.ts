@@ -5,9 +5,10 @@
 import { ContainerModule } from 'inversify';
 import { kindToken, loadComponents, type ComponentDescriptor } from '@tsdet/core';
 import { resnetDescriptor, resnetV1cDescriptor, resnetV1dDescriptor } from './backbones/resnet/resnet.descriptor.js';
+import { fpnDescriptor } from './necks/fpn/fpn.descriptor.js';
 import { PLUGIN_DESCRIPTORS } from './plugins/index.js';
 
-const MODEL_DESCRIPTORS: ComponentDescriptor[] = [resnetDescriptor, resnetV1cDescriptor, resnetV1dDescriptor, ...PLUGIN_DESCRIPTORS];
+const MODEL_DESCRIPTORS: ComponentDescriptor[] = [resnetDescriptor, resnetV1cDescriptor, resnetV1dDescriptor, fpnDescriptor, ...PLUGIN_DESCRIPTORS];
 
 let registered = false;
 
