@@ -1,0 +1,11 @@
+export * from './boxes/boxes.js';
+export * from './image/flip.js';
+export * from './image/geometry.js';
+export * from './image/load-image.js';
+export * from './image/raw-image.js';
+export * from './image/resize.js';
+export * from './preprocessor/det-data-preprocessor.js';
+export * from './transforms/index.js';
+export * from './visualization/draw-detections.js';
+export * from './visualization/palette.js';
+export { registerData, dataContainerModule } from './register.js';
