@@ -14,9 +14,22 @@ export class Parameter {
   constructor(
     readonly variable: tf.Variable,
     readonly layout: TorchLayout,
-    /** mmdet's `requires_grad`: whether optimisers and gradients see this parameter. */
-    public requiresGrad = true,
-  ) {}
+    requiresGrad = true,
+  ) {
+    this.requiresGrad = requiresGrad;
+  }
+
+  /**
+   * mmdet's `requires_grad`: whether optimisers and gradients see this parameter. Kept in the
+   * tfjs variable's own `trainable` flag, which tfjs (and gradient checkpointing) consult.
+   */
+  get requiresGrad(): boolean {
+    return this.variable.trainable;
+  }
+
+  set requiresGrad(flag: boolean) {
+    this.variable.trainable = flag;
+  }
 
   get shape(): number[] {
     return this.variable.shape;

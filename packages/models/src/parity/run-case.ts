@@ -1,5 +1,9 @@
-/** Dispatches a fixture case folder to the runner of its kind; later issues add detector kinds. */
-import { compareArrays, type Comparison } from './compare.js';
+/**
+ * Dispatches a fixture case folder to the runner of its kind. Each kind (module cases here;
+ * task utilities, RoIAlign/NMS and detectors in their own files) is a CaseRunner listed in
+ * CASE_RUNNERS; a case no runner claims is an error, never skipped silently.
+ */
+import type { Comparison } from './compare.js';
 import { readFixtureCase, type FixtureCase } from './fixture-case.js';
 import { buildCaseModule, runEvalCase, runTrainCase } from './module-case.js';
 
@@ -11,21 +15,43 @@ export interface CaseReport {
   ok: boolean;
 }
 
-/** Case kinds this version can run; a case of another kind is reported, not skipped silently. */
-function isModuleCase(c: FixtureCase): boolean {
-  return typeof c.json.component['type'] === 'string' && c.weights !== undefined && (c.io.has('input') || c.io.has('input.0'));
+export interface CaseRunner {
+  /** Short name shown in errors, e.g. 'module', 'anchors_coder'. */
+  kind: string;
+  /** Whether this runner handles the case (by its component keys, files and tensors). */
+  matches(c: FixtureCase): boolean;
+  run(c: FixtureCase): Comparison[];
+}
+
+/** Backbones and necks: `component.type`, weights, `input`/`input.i` -> `output.i` (and train tensors). */
+export const moduleCaseRunner: CaseRunner = {
+  kind: 'module',
+  matches: (c) => typeof c.json.component['type'] === 'string' && c.weights !== undefined && (c.io.has('input') || c.io.has('input.0')),
+  run: (c) => {
+    const model = buildCaseModule(c);
+    try {
+      return c.json.mode === 'train' ? runTrainCase(c, model) : runEvalCase(c, model);
+    } finally {
+      model.dispose();
+    }
+  },
+};
+
+const CASE_RUNNERS: CaseRunner[] = [moduleCaseRunner];
+
+/** Adds a runner for another case kind (task modules, detectors); the first match wins. */
+export function registerCaseRunner(runner: CaseRunner): void {
+  if (CASE_RUNNERS.some((r) => r.kind === runner.kind)) throw new Error(`parity: a runner for '${runner.kind}' cases is already registered`);
+  CASE_RUNNERS.push(runner);
 }
 
 export function runCase(dir: string): CaseReport {
   const c = readFixtureCase(dir);
-  if (!isModuleCase(c)) throw new Error(`${dir}: this case kind (component ${JSON.stringify(Object.keys(c.json.component))}) is not supported yet by tools/parity.ts`);
-  const model = buildCaseModule(c);
-  try {
-    const comparisons = c.json.mode === 'train' ? runTrainCase(c, model) : runEvalCase(c, model);
-    return { name: c.name, dir, description: c.json.description, comparisons, ok: comparisons.every((r) => r.ok) };
-  } finally {
-    model.dispose();
+  const runner = CASE_RUNNERS.find((r) => r.matches(c));
+  if (!runner) {
+    const kinds = CASE_RUNNERS.map((r) => r.kind).join(', ');
+    throw new Error(`${dir}: no parity runner handles this case (component keys ${JSON.stringify(Object.keys(c.json.component))}; runners: ${kinds})`);
   }
+  const comparisons = runner.run(c);
+  return { name: c.name, dir, description: c.json.description, comparisons, ok: comparisons.length > 0 && comparisons.every((r) => r.ok) };
 }
-
-export { compareArrays };
