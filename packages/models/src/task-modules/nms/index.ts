@@ -1,0 +1,3 @@
+export * from './nms-core.js';
+export * from './nms.js';
+export * from './nms.schema.js';
