@@ -10,6 +10,7 @@ export * from './layers/init.js';
 export * from './layers/linear.js';
 export * from './layers/norm.js';
 export * from './plugins/index.js';
+export * from './task-modules/index.js';
 export * from './plugins/plugin.js';
 export { registerModels } from './register.js';
 export * from './parity/index.js';

@@ -7,13 +7,16 @@ import { kindToken, loadComponents, type ComponentDescriptor } from '@tsdet/core
 import { resnetDescriptor, resnetV1cDescriptor, resnetV1dDescriptor } from './backbones/resnet/resnet.descriptor.js';
 import { fpnDescriptor } from './necks/fpn/fpn.descriptor.js';
 import { PLUGIN_DESCRIPTORS } from './plugins/index.js';
+import { ROI_EXTRACTOR_DESCRIPTORS, TASK_MODULE_DESCRIPTORS } from './task-modules/index.js';
 
-const MODEL_DESCRIPTORS: ComponentDescriptor[] = [resnetDescriptor, resnetV1cDescriptor, resnetV1dDescriptor, fpnDescriptor, ...PLUGIN_DESCRIPTORS];
+const MODEL_DESCRIPTORS: ComponentDescriptor[] = [resnetDescriptor, resnetV1cDescriptor, resnetV1dDescriptor, fpnDescriptor, ...PLUGIN_DESCRIPTORS, ...ROI_EXTRACTOR_DESCRIPTORS];
+const TASK_UTIL_DESCRIPTORS: ComponentDescriptor[] = [...TASK_MODULE_DESCRIPTORS];
 
 let registered = false;
 
 export const modelsContainerModule = new ContainerModule(({ bind }) => {
   for (const descriptor of MODEL_DESCRIPTORS) bind(kindToken('MODELS')).toConstantValue(descriptor);
+  for (const descriptor of TASK_UTIL_DESCRIPTORS) bind(kindToken('TASK_UTILS')).toConstantValue(descriptor);
 });
 
 export function registerModels(): void {
