@@ -1,0 +1,34 @@
+/**
+ * Training support for the wasm and cpu backends: fast and corrected gradients, BatchNorm in
+ * training mode, and gradient checkpointing.
+ */
+import { installFastConvGradients } from './conv2d-grad.js';
+import { installPoolGradients } from './pool-grad.js';
+import { installResizeGradients } from './resize-grad.js';
+
+export * from './batch-norm.js';
+export * from './checkpoint.js';
+export * from './conv2d-grad.js';
+export * from './gather-grad.js';
+export * from './grad-check.js';
+export * from './pool-grad.js';
+export * from './resize-grad.js';
+export { builtinGradient, restoreBuiltinGradient } from './gradient-registry.js';
+
+/**
+ * Registers every gradient override this folder provides, for all backends; call it once before
+ * training (repeated calls are no-ops). It loads tfjs's own gradient table first, so it may run
+ * before or after initBackend().
+ *  - Conv2D: fast dX/dW from conv2d + matMul (wasm lacks Conv2DBackpropFilter, its
+ *    Conv2DBackpropInput is a slow loop; cpu's filter gradient is a scalar loop), dilation > 1 too.
+ *  - MaxPool: wasm's MaxPoolGrad misroutes windows of non-positive values; ties go to the first max.
+ *  - AvgPool: the grad kernels divide padded windows by the full window size, the forward does not.
+ *  - ResizeBilinear / ResizeNearestNeighbor: cpu kernels are wrong (H/W swapped, missed pixels) and
+ *    both backends ignore halfPixelCenters.
+ * gatherRows, batchNormTrain and checkpoint are plain functions and need no installation.
+ */
+export function installTrainingKernels(): void {
+  installFastConvGradients();
+  installPoolGradients();
+  installResizeGradients();
+}
