@@ -16,7 +16,7 @@ describe('a third-party plugin registered from outside packages/ (docs/plugins.m
   it('is imported by custom_imports, validated, placed by the config and runs', async () => {
     const { resolved } = await prepareConfig(path.join(here, 'resnet50_se.json'));
     expect(MODELS.has('SqueezeExcitation')).to.equal(true);
-    const model = MODELS.build<ResNet>(resolved['model'], { path: 'model' });
+    const model = MODELS.build<ResNet>(resolved['model'], { path: 'model' }).eval();
     const block = model.resLayers[1]!.blocks[0]!;
     expect(block.pluginChildren().map(([name]) => name)).to.deep.equal(['se_block']);
     expect(model.resLayers[0]!.blocks[0]!.pluginChildren()).to.deep.equal([]);

@@ -1,3 +1,4 @@
+export * from './autograd/index.js';
 export * from './backend/index.js';
 export * from './checkpoint/index.js';
 export * from './config/index.js';

@@ -9,6 +9,7 @@
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
+import { installTrainingKernels } from '../autograd/index.js';
 import { installWasmThreadShims, withReportedCores } from './wasm-node-threads.js';
 
 const require = createRequire(import.meta.url);
@@ -73,6 +74,8 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
   for (const candidate of order) {
     const reason = await tryBackend(candidate, threads);
     if (reason === undefined) {
+      // wasm lacks some gradient kernels and cpu's are slow or wrong: ours replace them.
+      if (candidate !== 'tensorflow') installTrainingKernels();
       active = { ...(await describeActive(threads)), startupMs: performance.now() - start, skipped };
       if (verbose) console.log(formatBackendInfo(active));
       return active;

@@ -8,6 +8,11 @@ const DATA = 'packages/core/tests-data/config';
 
 /** Runs the CLI as a user would, from the repository root. */
 function printConfig(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return runPrintConfig('--no-validate', ...args);
+}
+
+/** The CLI with validation on (its default): these configs use only registered components. */
+function runPrintConfig(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync('npx', ['tsx', '--conditions=source', 'tools/print-config.ts', ...args], {
     cwd: ROOT,
     encoding: 'utf8',
@@ -16,6 +21,20 @@ function printConfig(...args: string[]): { status: number | null; stdout: string
 }
 
 describe('tools/print-config', () => {
+  it('validates by default: every problem with its path and file, exit status 1', () => {
+    const { status, stdout, stderr } = runPrintConfig('tests/third-party/bad_plugin_config.json');
+    expect(status).to.equal(1);
+    expect(stdout).to.equal('');
+    expect(stderr).to.contain("model.plugins.0.cfg.ratoi: unknown key for SqueezeExcitation (did you mean 'ratio'?) (set in tests/third-party/bad_plugin_config.json)");
+    expect(stderr).to.contain('model.plugins.0.position: must be one of');
+  });
+
+  it('prints a valid config after validating it', () => {
+    const { status, stdout } = runPrintConfig('configs/resnet/resnet50_frozen1_cp.json');
+    expect(status).to.equal(0);
+    expect((JSON.parse(stdout) as { model: { with_cp: boolean; frozen_stages: number } }).model).to.include({ with_cp: true, frozen_stages: 1 });
+  });
+
   it('prints the merged config as pretty JSON', () => {
     const { status, stdout, stderr } = printConfig(`${DATA}/faster-rcnn_r101_voc.json`);
     expect(stderr).to.equal('');

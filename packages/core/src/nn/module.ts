@@ -118,8 +118,12 @@ export abstract class Module {
   train(mode = true): this {
     this.training = mode;
     for (const child of this.#children.values()) child.train(mode);
+    this.onModeChanged(mode);
     return this;
   }
+
+  /** Runs after this module and its children switched mode (e.g. to prepare inference-only state). */
+  protected onModeChanged(_training: boolean): void {}
 
   eval(): this {
     return this.train(false);

@@ -32,7 +32,13 @@ export const registryContainer = new Container();
 export function loadComponents(module: ContainerModule): void {
   const before = new Map(REGISTRY_KINDS.map((kind) => [kind, registryFor(kind).types()]));
   registryContainer.load(module);
-  for (const kind of REGISTRY_KINDS) registryFor(kind).checkNoDuplicates(before.get(kind)!);
+  try {
+    for (const kind of REGISTRY_KINDS) registryFor(kind).checkNoDuplicates(before.get(kind)!);
+  } catch (error) {
+    // Leave the registries as they were: a rejected module must not shadow what was there.
+    registryContainer.unload(module);
+    throw error;
+  }
 }
 
 export class Registry {

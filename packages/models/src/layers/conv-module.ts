@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Module } from '@tsdet/core';
 import { buildActivation, type Activation, type ActivationConfig } from './activation.js';
 import { Conv2d, type Pair } from './conv2d.js';
-import { convNormAct } from './fused-conv-bn.js';
+import { convNormAct, prefoldConvNormChildren } from './fused-conv-bn.js';
 import { buildNormLayer, type NormConfig, type NormLayer } from './norm.js';
 
 export interface ConvModuleOptions {
@@ -44,6 +44,11 @@ export class ConvModule extends Module {
     this.activate = buildActivation(actCfg);
     this.activationIsRelu = actCfg?.type === 'ReLU';
     this.foldable = !actCfg || this.activationIsRelu;
+  }
+
+  /** Entering eval mode: fold each conv's BN now, so inference forwards allocate nothing lasting. */
+  protected override onModeChanged(training: boolean): void {
+    if (!training) prefoldConvNormChildren(this);
   }
 
   /** conv -> norm -> ReLU (or no activation) can run as one fused, BN-folded conv in eval mode. */

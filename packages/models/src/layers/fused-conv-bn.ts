@@ -9,8 +9,9 @@
  * training mode (a frozen stage under norm_eval) folds per call: its weights may change each step.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Conv2d } from './conv2d.js';
-import { BatchNorm2d, type NormLayer } from './norm.js';
+import type { Module } from '@tsdet/core';
+import { Conv2d } from './conv2d.js';
+import { BatchNorm2d, NormLayer } from './norm.js';
 
 interface Folded {
   key: readonly object[];
@@ -93,6 +94,19 @@ export function convNormAct(x: tf.Tensor4D, conv: Conv2d, norm: NormLayer, relu:
 /** True inside tf.grad / variableGrads: a tape is recording. */
 function recordingGradients(): boolean {
   return (tf.engine().state as unknown as { activeTape: unknown }).activeTape != null;
+}
+
+/**
+ * Prepares the folded weights of every (Conv2d, eval-mode BatchNorm2d) pair among `module`'s
+ * direct children, in registration order (conv1/bn1, conv/bn, Sequential '0'/'1'). Called when a
+ * module switches to eval mode, so that inference forwards allocate nothing that outlives them.
+ */
+export function prefoldConvNormChildren(module: Module): void {
+  const children = module.namedChildren().map(([, child]) => child);
+  children.forEach((child, i) => {
+    const next = children[i + 1];
+    if (child instanceof Conv2d && next instanceof NormLayer && canFold(next) && !child.training) cachedFold(child, next);
+  });
 }
 
 /** Frees the folded weights cached for these convs (call when disposing a model). */

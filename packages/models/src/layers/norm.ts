@@ -4,7 +4,7 @@
  * parameters (mmdet-reference §1.1).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Module } from '@tsdet/core';
+import { batchNormTrain, isRecomputing, Module, updateRunningStats } from '@tsdet/core';
 
 export interface NormConfig {
   type: 'BN' | 'BN2d' | 'SyncBN' | 'GN' | 'LN';
@@ -66,7 +66,7 @@ export class BatchNorm2d extends NormLayer {
       return tf.tidy(() => tf.batchNorm(x, this.runningMean, this.runningVar, this.bias, this.weight, this.eps));
     }
     const { y, batchMean, batchVarUnbiased } = batchNormTrain(x, this.weight, this.bias, { eps: this.eps });
-    {
+    if (!isRecomputing()) {
       updateRunningStats(this.runningMean, this.runningVar, batchMean, batchVarUnbiased, this.momentum);
       tf.tidy(() => this.numBatchesTracked.assign(tf.add(this.numBatchesTracked, tf.scalar(1, 'int32'))));
     }
@@ -164,17 +164,3 @@ function createNorm(cfg: NormConfig, numFeatures: number): NormLayer {
   }
 }
 
-// TEMPORARY local copies until @tsdet/core's autograd exports them.
-function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, { eps }: { eps: number }) {
-  const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
-  const { mean, variance } = tf.moments(x, axes);
-  const n = x.size / x.shape[x.rank - 1]!;
-  const y = tf.batchNorm(x, mean, variance, beta, gamma, eps);
-  return { y, batchMean: mean, batchVarUnbiased: tf.mul(variance, n / Math.max(n - 1, 1)) };
-}
-function updateRunningStats(rm: tf.Variable, rv: tf.Variable, m: tf.Tensor, v: tf.Tensor, momentum: number) {
-  tf.tidy(() => {
-    rm.assign(tf.add(tf.mul(rm, 1 - momentum), tf.mul(m, momentum)));
-    rv.assign(tf.add(tf.mul(rv, 1 - momentum), tf.mul(v, momentum)));
-  });
-}

@@ -45,8 +45,14 @@ export function registerCaseRunner(runner: CaseRunner): void {
   CASE_RUNNERS.push(runner);
 }
 
-export function runCase(dir: string): CaseReport {
-  const c = readFixtureCase(dir);
+export interface RunCaseOptions {
+  /** Keys merged into the case's component config, e.g. `{with_cp: true}` to check checkpointing. */
+  componentOverrides?: Record<string, unknown>;
+}
+
+export function runCase(dir: string, options: RunCaseOptions = {}): CaseReport {
+  const read = readFixtureCase(dir);
+  const c = options.componentOverrides ? { ...read, json: { ...read.json, component: { ...read.json.component, ...options.componentOverrides } } } : read;
   const runner = CASE_RUNNERS.find((r) => r.matches(c));
   if (!runner) {
     const kinds = CASE_RUNNERS.map((r) => r.kind).join(', ');

@@ -3,10 +3,9 @@
  * positions and checkpointing (mmdet-reference §1.2-§1.4).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Module, type ComponentConfig } from '@tsdet/core';
-const checkpoint = (fn: (x: tf.Tensor) => tf.Tensor, inputs: tf.Tensor[], _v: tf.Variable[]) => fn(inputs[0]!); // TEMPORARY
+import { checkpoint, Module, type ComponentConfig } from '@tsdet/core';
 import { Conv2d } from '../../layers/conv2d.js';
-import { convNormAct } from '../../layers/fused-conv-bn.js';
+import { convNormAct, prefoldConvNormChildren } from '../../layers/fused-conv-bn.js';
 import { buildNormLayer, type NormConfig, type NormLayer } from '../../layers/norm.js';
 import { buildPlugin, runPlugin, type PluginModule } from '../../plugins/plugin.js';
 import type { PluginPosition } from './resnet.schema.js';
@@ -53,6 +52,11 @@ export class Downsample extends Module {
       return convNormAct(pooled, this.conv, this.norm, false);
     });
   }
+
+  /** Entering eval mode: fold each conv's BN now, so inference forwards allocate nothing lasting. */
+  protected override onModeChanged(training: boolean): void {
+    if (!training) prefoldConvNormChildren(this);
+  }
 }
 
 /** What BasicBlock and Bottleneck share: shortcut, final ReLU outside the checkpoint, plugins. */
@@ -84,6 +88,11 @@ export abstract class ResBlock extends Module {
     return tf.tidy(() => tf.relu(this.usesCheckpoint() ? this.checkpointedInner(x) : this.inner(x)));
   }
 
+  /** Entering eval mode: fold each conv's BN now, so inference forwards allocate nothing lasting. */
+  protected override onModeChanged(training: boolean): void {
+    if (!training) prefoldConvNormChildren(this);
+  }
+
   /** Checkpoint only when it saves memory: while training a block that has trainable weights. */
   usesCheckpoint(): boolean {
     return this.withCp && this.training && this.trainableVariables().length > 0;
@@ -95,7 +104,7 @@ export abstract class ResBlock extends Module {
   }
 
   private checkpointedInner(x: tf.Tensor4D): tf.Tensor4D {
-    return checkpoint((input) => this.inner(input as tf.Tensor4D), [x], this.trainableVariables()) as tf.Tensor4D;
+    return checkpoint((input) => this.inner(input as tf.Tensor4D), [x], this.trainableVariables());
   }
 
   /** Registers plugins after the convs and norms (their state-dict keys come last, grouped by position). */

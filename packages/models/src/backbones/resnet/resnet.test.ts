@@ -149,7 +149,7 @@ describe('ResNet (mmdet test_resnet.py)', () => {
     it('names the plugin and block when a plugin lacks in_channels or changes the shape', async () => {
       expect(() => new Bottleneck(blockOptions(64, 16, { plugins: [{ cfg: { type: 'ResNetTestNoInChannels' }, position: 'after_conv3' }] }))).to.throw(/plugin 'ResNetTestNoInChannels' does not accept in_channels/);
       const bad = new Bottleneck(blockOptions(64, 16, { path: 'layer1.0', plugins: [{ cfg: { type: 'ResNetTestBadShape' }, position: 'after_conv3' }] }));
-      expect(() => tf.tidy(() => bad.forward(tf.zeros([1, 8, 8, 64])))).to.throw(/layer1\.0\.resnet_test_bad_shape \(\w*\): a plugin must return its input's shape \[1, 8, 8, 64\]/);
+      expect(() => tf.tidy(() => bad.forward(tf.zeros([1, 8, 8, 64])))).to.throw(/layer1\.0\.res_net_test_bad_shape \(\w*\): a plugin must return its input's shape \[1, 8, 8, 64\]/);
       bad.dispose();
     });
   });

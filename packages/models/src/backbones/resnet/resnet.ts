@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module } from '@tsdet/core';
 import { Conv2d } from '../../layers/conv2d.js';
-import { convNormAct } from '../../layers/fused-conv-bn.js';
+import { convNormAct, prefoldConvNormChildren } from '../../layers/fused-conv-bn.js';
 import { BatchNorm2d, buildNormLayer, NormLayer } from '../../layers/norm.js';
 import { BasicBlock, Bottleneck, type BlockClass } from './blocks.js';
 import { ResLayer } from './res-layer.js';
@@ -50,6 +50,12 @@ class DeepStem extends Module {
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => this.layers.reduce((h, [conv, norm]) => convNormAct(h, conv, norm, true), x));
   }
+
+  /** Entering eval mode: fold each conv's BN now, so inference forwards allocate nothing lasting. */
+  protected override onModeChanged(training: boolean): void {
+    if (!training) prefoldConvNormChildren(this);
+  }
+
 }
 
 export class ResNet extends Module {
@@ -118,6 +124,8 @@ export class ResNet extends Module {
     if (mode && this.cfg.norm_eval) {
       for (const [, m] of this.namedModules()) if (m instanceof BatchNorm2d) m.training = false;
     }
+    // The stem pair, now that frozen_stages may have put it in eval mode while training.
+    prefoldConvNormChildren(this);
     return this;
   }
 
@@ -167,7 +175,7 @@ export class ResNet extends Module {
     if (!this.cfg.zero_init_residual || this.cfg.init_cfg || this.cfg.pretrained) return;
     for (const layer of this.resLayers) {
       for (const block of layer.blocks) {
-        for (const [, p] of block.lastNorm.namedParameters()) p.variable.assign(tf.zerosLike(p.variable));
+        for (const [, p] of block.lastNorm.namedParameters()) tf.tidy(() => p.variable.assign(tf.zerosLike(p.variable)));
       }
     }
   }
