@@ -5,7 +5,10 @@
  */
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigValidationError, initBackend, MODELS, Module, withoutLeaks, type ComponentConfig } from '@tsdet/core';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigValidationError, initBackend, MODELS, Module, stateDictOf, withoutLeaks, writeSafetensors, type ComponentConfig } from '@tsdet/core';
 import { BatchNorm2d, GroupNorm, NormLayer } from '../../layers/norm.js';
 import { pluginSchema } from '../../plugins/plugin.js';
 import { registerModels } from '../../register.js';
@@ -330,6 +333,64 @@ describe('ResNet (mmdet test_resnet.py)', () => {
         { name: 'c5', channels: 64, stride: 32 },
       ]);
       model.dispose();
+    });
+  });
+
+  describe('training', () => {
+    /** Three SGD steps on sum(mean(outputs)); returns the loss of each. */
+    function trainSteps(model: ResNet, x: tf.Tensor4D, steps = 3): number[] {
+      const variables = model.trainableVariables();
+      return Array.from({ length: steps }, () =>
+        tf.tidy(() => {
+          const { value, grads } = tf.variableGrads(() => tf.addN(model.forward(x).map((o) => tf.mean(o))) as tf.Scalar, variables);
+          for (const v of variables) v.assign(tf.sub(v, tf.mul(grads[v.name]!, 0.01)));
+          return value.dataSync()[0]!;
+        }),
+      );
+    }
+
+    it('repeated forward/backward/update steps leak no tensor, with and without with_cp', async () => {
+      for (const withCp of [false, true]) {
+        const model = build({ depth: 50, base_channels: 2, frozen_stages: 1, norm_eval: false, with_cp: withCp }).train();
+        const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
+        const losses = await withoutLeaks(() => trainSteps(model, x), `train steps (with_cp ${withCp})`);
+        expect(losses.every(Number.isFinite)).to.equal(true);
+        x.dispose();
+        model.dispose();
+      }
+    });
+
+    it('frozen parameters stay bit-identical through training steps', () => {
+      const model = build({ depth: 50, base_channels: 2, frozen_stages: 1, norm_eval: false }).train();
+      const frozen = model.namedParameters().filter(([, p]) => !p.requiresGrad);
+      expect(frozen.map(([k]) => k)).to.include.members(['conv1.weight', 'bn1.weight', 'layer1.0.conv1.weight']);
+      const before = frozen.map(([, p]) => Array.from(p.variable.dataSync()));
+      const x = tf.randomNormal([2, 32, 32, 3]) as tf.Tensor4D;
+      trainSteps(model, x, 2);
+      expect(frozen.map(([, p]) => Array.from(p.variable.dataSync()))).to.deep.equal(before);
+      const stemStats = model.namedBuffers().find(([k]) => k === 'bn1.running_mean')![1].variable;
+      expect(Array.from(stemStats.dataSync()).every((v) => v === 0)).to.equal(true);
+      x.dispose();
+      model.dispose();
+    });
+  });
+
+  describe('init_cfg: Pretrained', () => {
+    it("loads a detector checkpoint's backbone through prefix, non-strictly, reporting extra keys", () => {
+      const source = build({ depth: 18, base_channels: 4 });
+      const weights = new Map([...stateDictOf(source)].map(([k, v]) => [`backbone.${k}`, v]));
+      weights.set('neck.lateral_convs.0.conv.weight', { dtype: 'float32', shape: [1], data: new Float32Array(1) });
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsdet-pretrained-'));
+      const file = path.join(dir, 'detector.safetensors');
+      writeSafetensors(file, weights);
+      const loaded = build({ depth: 18, base_channels: 4, init_cfg: { type: 'Pretrained', checkpoint: file, prefix: 'backbone.' } });
+      const a = stateDictOf(source).get('layer3.1.conv2.weight')!.data;
+      const b = stateDictOf(loaded).get('layer3.1.conv2.weight')!.data;
+      expect(Array.from(b)).to.deep.equal(Array.from(a));
+      expect(() => build({ depth: 18, base_channels: 4, init_cfg: { type: 'Pretrained', checkpoint: file, prefix: 'head.' } })).to.throw(/no key starts with the prefix 'head\.'/);
+      fs.rmSync(dir, { recursive: true, force: true });
+      source.dispose();
+      loaded.dispose();
     });
   });
 });
