@@ -243,6 +243,16 @@ describe('ResNet (mmdet test_resnet.py)', () => {
       model.dispose();
     });
 
+    it('ResNetV1c has the deep stem with plain strided 1x1 shortcuts (downsample.0/.1)', async () => {
+      const model = build({ depth: 50, base_channels: 2 }, 'ResNetV1c');
+      const keys = model.namedParameters().map(([k]) => k);
+      expect(keys).to.include.members(['stem.0.weight', 'stem.7.bias', 'layer2.0.downsample.0.weight', 'layer2.0.downsample.1.weight']);
+      expect(keys.some((k) => k.startsWith('conv1.'))).to.equal(false);
+      expect(model.resLayers[1]!.blocks[0]!.downsample!.conv.stride).to.deep.equal([2, 2]);
+      expect(await forwardShapes(model.eval(), [1, 32, 32, 3])).to.deep.equal([[1, 8, 8, 8], [1, 4, 4, 16], [1, 2, 2, 32], [1, 1, 1, 64]]);
+      model.dispose();
+    });
+
     it('frozen_stages=1 on V1d freezes the whole deep stem', () => {
       const model = build({ depth: 50, frozen_stages: 1, base_channels: 2 }, 'ResNetV1d');
       expect(model.stem!.namedChildren()).to.have.length(6); // the 3 ReLUs hold no state
