@@ -1,0 +1,12 @@
+/**
+ * Detection inference on image files (mmdet's apis/inference + DetInferencer, as tools/infer.ts
+ * uses it): test pipeline from the config, a detector with a checkpoint, drawn PNGs and JSONs.
+ * Not exported from the package index yet: import it from this folder.
+ */
+export * from './class-names.js';
+export * from './detection-record.js';
+export * from './detector.js';
+export * from './errors.js';
+export * from './image-inputs.js';
+export * from './inference-pipeline.js';
+export * from './inference-session.js';

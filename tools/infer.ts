@@ -1,0 +1,179 @@
+/**
+ * tools/infer.ts CONFIG CHECKPOINT IMAGE_OR_DIR... --out DIR [--score-thr 0.3] [--backend auto|wasm|cpu|tensorflow]
+ *                [--threads N] [--cfg-options key=value...]
+ *
+ * Detects objects in images with a detector config and its checkpoint (an mmdetection .pth loads
+ * unchanged) and writes, per image, `<name>.png` (detections drawn) and `<name>.json` (boxes,
+ * scores, labels, class names, image size, timings) to --out. Folders stand for their
+ * .jpg/.jpeg/.png/.webp files. An image that cannot be read gets one line and the run goes on;
+ * the exit status is 1 if any image failed. See docs/inference.md.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { SingleBar } from 'cli-progress';
+import readline from 'node:readline';
+import { BACKEND_NAMES, exitAfter, initBackend, prepareConfig, type BackendName } from '@tsdet/core';
+import { registerData } from '@tsdet/data';
+import {
+  checkOutputsSpareInputs,
+  createInferenceSession,
+  displayPath,
+  expandImageInputs,
+  IMAGE_EXTENSIONS,
+  inferImage,
+  outputStems,
+  resolveCheckpointArgument,
+  type InferenceSession,
+} from '../packages/data/src/inference/index.js';
+// Until @tsdet/models exports its detectors (they are being finished in that folder).
+import { registerDetectors } from '../packages/models/src/detectors/register-detectors.js';
+
+interface InferOptions {
+  out: string;
+  scoreThr: number;
+  backend?: BackendName;
+  threads?: number;
+  cfgOptions?: string[];
+}
+
+function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected an integer >= 1');
+  return n;
+}
+
+function probability(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('expected a number from 0 to 1');
+  return n;
+}
+
+const program = new Command()
+  .name('infer')
+  .description('Detect objects in images and write drawn PNGs and JSON results.')
+  .argument('<config>', 'detector config (.json)')
+  .argument('<checkpoint>', 'weights: .pth (mmdetection) or .safetensors; open-mmlab://NAME or a model-zoo URL are looked for in $TSDET_CHECKPOINT_DIR')
+  .argument('<images...>', `image files or folders (their ${IMAGE_EXTENSIONS.join(' ')} files)`)
+  .requiredOption('--out <dir>', 'folder for <name>.png and <name>.json')
+  .option('--score-thr <p>', 'draw detections scoring at least this (the JSON lists all)', probability, 0.3)
+  .addOption(new Option('--backend <name>', 'compute backend (default: the config, then TSDET_BACKEND, then auto)').choices(BACKEND_NAMES))
+  .option('--threads <n>', 'wasm threads (default: TSDET_THREADS, then every core)', positiveInteger)
+  .option('--cfg-options <key=value...>', 'override config settings, e.g. model.test_cfg.rcnn.score_thr=0.5')
+  .parse();
+
+const [configFile, checkpointArg, imageArgs] = program.processedArgs as [string, string, string[]];
+const options = program.opts<InferOptions>();
+
+/**
+ * A cli-progress bar on stderr. When stderr is not a terminal (CI logs, pipes) it prints one plain
+ * line per finished image (noTTYOutput; the 10 s schedule only matters for very slow images).
+ */
+class ProgressBar {
+  readonly #bar: SingleBar;
+  readonly #terminal = process.stderr.isTTY === true;
+  #failed = 0;
+
+  constructor(readonly total: number) {
+    this.#bar = new SingleBar({
+      format: 'infer [{bar}] {value}/{total} images, {failed} failed',
+      barCompleteChar: '=',
+      barIncompleteChar: '-',
+      hideCursor: true,
+      noTTYOutput: true,
+      notTTYSchedule: 10_000,
+      // In a log, stop() would add an empty line after the last one.
+      clearOnComplete: !process.stderr.isTTY,
+      stream: process.stderr,
+    });
+    this.#bar.start(total, 0, { failed: 0 });
+  }
+
+  /** One image done (or failed); in a log, one line for it (the last one comes from stop()). */
+  advance(failed: boolean): void {
+    if (failed) this.#failed++;
+    this.#bar.increment(1, { failed: this.#failed });
+    if (!this.#terminal && this.#bar.getProgress() < 1) this.#bar.render();
+  }
+
+  /** A line of its own above the bar. */
+  say(line: string): void {
+    if (this.#terminal) {
+      readline.clearLine(process.stderr, 0);
+      readline.cursorTo(process.stderr, 0);
+    }
+    process.stderr.write(`${line}\n`);
+  }
+
+  stop(): void {
+    this.#bar.stop();
+  }
+}
+
+/** Messages are one line: a multi-line reason (from a decoder, say) is joined. */
+function oneLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, ' ');
+}
+
+/** Registers the components, reads the config, starts the backend, builds the detector with its weights. */
+async function prepareSession(): Promise<InferenceSession> {
+  registerDetectors();
+  registerData();
+  const prepared = await prepareConfig(configFile, { cfgOptions: options.cfgOptions });
+  // Precedence as in the other tools: --backend, the config's backend key, TSDET_BACKEND, auto.
+  await initBackend({ backend: options.backend ?? (prepared.resolved['backend'] as BackendName | undefined), threads: options.threads });
+  return createInferenceSession(prepared, resolveCheckpointArgument(checkpointArg));
+}
+
+function describeSession(session: InferenceSession): void {
+  const { classNames } = session;
+  console.log(`model ${displayPath(configFile)} with weights ${displayPath(session.checkpointFile)}`);
+  console.log(`class names (${classNames.names.length}): ${classNames.source}`);
+  if (classNames.warning) console.log(`note: ${classNames.warning}`);
+}
+
+/** Runs every image, one line per failure; returns how many failed. */
+async function inferAll(session: InferenceSession, images: readonly string[]): Promise<number> {
+  const stems = outputStems(images);
+  checkOutputsSpareInputs(options.out, images, stems);
+  const progress = new ProgressBar(images.length);
+  let failed = 0;
+  for (const [index, image] of images.entries()) {
+    try {
+      await inferImage(session, image, { outDir: options.out, stem: stems[index]!, scoreThreshold: options.scoreThr }, index);
+      progress.advance(false);
+    } catch (error) {
+      failed++;
+      const message = oneLine(error);
+      // Image load errors name the file already; anything else gets it in front.
+      progress.say(`infer: ${message.includes(image) ? message : `${image}: ${message}`}`);
+      progress.advance(true);
+    }
+  }
+  progress.stop();
+  return failed;
+}
+
+async function main(): Promise<number> {
+  const { images, emptyFolders } = expandImageInputs(imageArgs);
+  for (const folder of emptyFolders) console.error(`infer: folder ${folder} has no ${IMAGE_EXTENSIONS.join('/')} files`);
+  if (!images.length) throw new Error('no images to detect on');
+  const session = await prepareSession();
+  try {
+    describeSession(session);
+    const start = performance.now();
+    const failed = await inferAll(session, images);
+    const perImage = (performance.now() - start) / images.length / 1000;
+    const done = images.length - failed;
+    console.log(`infer: ${done} of ${images.length} images done, ${failed} failed; results in ${options.out} (${perImage.toFixed(2)} s per image)`);
+    return failed ? 1 : 0;
+  } finally {
+    session.dispose();
+  }
+}
+
+main()
+  .then((code) => exitAfter(code))
+  .catch((error: unknown) => {
+    // Config, checkpoint and argument mistakes: their message only, no stack trace.
+    console.error(`infer: ${error instanceof Error ? error.message : String(error)}`);
+    exitAfter(1);
+  });
