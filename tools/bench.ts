@@ -82,11 +82,14 @@ function sgdStep(variables: tf.Variable[], loss: () => tf.Scalar, momenta: tf.Va
   });
 }
 
-function trainWorkload(kind: 'cls224' | 'backbone800', withCp: boolean): Workload {
-  // As torch_reference.py: every parameter trains and BN uses batch statistics.
-  const model = resnet50({ norm_eval: false, frozen_stages: -1, with_cp: withCp }).train();
+/** Input size of the detection-size workloads: 800x1216 unless --size HxW. */
+let detectionSize: [number, number] = [800, 1216];
+
+function trainWorkload(kind: 'cls224' | 'backbone800', withCp: boolean, frozenStages = -1): Workload {
+  // As torch_reference.py: BN uses batch statistics; every parameter trains unless frozen_stages.
+  const model = resnet50({ norm_eval: false, frozen_stages: frozenStages, with_cp: withCp }).train();
   const fc = kind === 'cls224' ? new Linear({ inFeatures: 2048, outFeatures: 1000 }) : undefined;
-  const x = tf.randomNormal(kind === 'cls224' ? [2, 224, 224, 3] : [1, 800, 1216, 3]) as tf.Tensor4D;
+  const x = tf.randomNormal(kind === 'cls224' ? [2, 224, 224, 3] : [1, ...detectionSize, 3]) as tf.Tensor4D;
   const labels = tf.oneHot(tf.tensor1d([3, 7], 'int32'), 1000);
   const variables = [...model.trainableVariables(), ...(fc?.trainableVariables() ?? [])];
   const momenta = variables.map((v) => tf.variable(tf.zerosLike(v), false));
@@ -104,16 +107,19 @@ function trainWorkload(kind: 'cls224' | 'backbone800', withCp: boolean): Workloa
 
 const WORKLOADS: Record<string, () => Workload> = {
   r50_224: () => forwardWorkload([1, 224, 224, 3], true),
-  r50_800x1216: () => forwardWorkload([1, 800, 1216, 3], false),
+  r50_800x1216: () => forwardWorkload([1, ...detectionSize, 3], false),
   r50_224_train: () => trainWorkload('cls224', false),
   r50_224_train_cp: () => trainWorkload('cls224', true),
   r50_800x1216_train: () => trainWorkload('backbone800', false),
   r50_800x1216_train_cp: () => trainWorkload('backbone800', true),
+  // The Faster R-CNN setting: stem and layer1 frozen (mmdet frozen_stages 1).
+  r50_800x1216_train_frozen1: () => trainWorkload('backbone800', false, 1),
+  r50_800x1216_train_frozen1_cp: () => trainWorkload('backbone800', true, 1),
 };
 
 /** The torch workload a tsdet workload is compared with (the _cp variants against plain torch). */
 function torchWorkload(name: string): string {
-  return name.replace(/_cp$/, '');
+  return name.replace(/_cp$/, '').replace(/_frozen1$/, '');
 }
 
 function product(shape: number[]): number {
@@ -190,12 +196,19 @@ const program = new Command()
   .option('--warmup <n>', 'warm-up runs', (v) => Number.parseInt(v, 10), 2)
   .option('--json', 'one JSON object per workload')
   .option('--no-torch', 'skip the PyTorch reference')
+  .option('--size <HxW>', 'input size of the 800x1216 workloads (to find what fits in the 4 GB wasm heap); no PyTorch comparison then')
   .parse();
-const opts = program.opts<{ workload: string[]; backend: BackendName; threads: number; runs: number; warmup: number; json?: boolean; torch: boolean }>();
+const opts = program.opts<{ workload: string[]; backend: BackendName; threads: number; runs: number; warmup: number; json?: boolean; torch: boolean; size?: string }>();
 
 async function main(): Promise<void> {
   const unknown = opts.workload.filter((w) => !WORKLOADS[w]);
   if (unknown.length) throw new Error(`unknown workload(s) ${unknown.join(', ')}; known: ${Object.keys(WORKLOADS).join(', ')}`);
+  if (opts.size) {
+    const match = /^(\d+)x(\d+)$/.exec(opts.size);
+    if (!match) throw new Error(`--size: expected HxW, e.g. 608x928, got '${opts.size}'`);
+    detectionSize = [Number(match[1]), Number(match[2])];
+    opts.torch = false;
+  }
   const backend = await initBackend({ backend: opts.backend, threads: opts.threads, verbose: !opts.json });
   registerModels();
   for (const name of opts.workload) {

@@ -5,3 +5,4 @@ export * from './config/index.js';
 export * from './nn/index.js';
 export * from './registry/index.js';
 export * from './testing/index.js';
+export * from './random/seeded-random.js';

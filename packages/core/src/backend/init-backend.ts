@@ -105,7 +105,11 @@ export function formatBackendInfo(info: BackendInfo): string {
 export function shutdownBackend(): void {
   if (active?.name === 'wasm') {
     const workers = wasmWorkers();
-    removeKeepingFactory('wasm');
+    try {
+      removeKeepingFactory('wasm');
+    } catch {
+      // An aborted wasm module (out of memory) cannot dispose itself; its workers still end below.
+    }
     // tfjs returns the busy XNNPACK pthread to the pool instead of terminating it, which keeps
     // Node alive; end every worker emscripten created.
     for (const worker of workers) void worker.terminate();

@@ -5,7 +5,8 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, withoutLeaks, type ComponentConfig } from '@tsdet/core';
-import { DropBlock, seededRandom } from './drop-block.js';
+import { seededRandom } from '@tsdet/core';
+import { DropBlock } from './drop-block.js';
 import { buildFromConfig, expectConfigError } from './nchw-reference.test.js';
 
 function build(cfg: Omit<ComponentConfig, 'type'>): DropBlock {

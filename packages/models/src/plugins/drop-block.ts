@@ -8,7 +8,7 @@
  * sequence of masks), as the port's randomness rule asks (mmdet-reference §8).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { defineComponent, Module } from '@tsdet/core';
+import { defineComponent, Module, seededRandom } from '@tsdet/core';
 import { pluginSchema, type PluginModule } from './plugin.js';
 
 /** mmdet's eps in the rescaling, which keeps an all-dropped map at 0 instead of NaN. */
@@ -37,17 +37,6 @@ export interface DropBlockConfig {
   postfix?: string | number;
 }
 
-/** mulberry32: a tiny, well-mixed 32-bit PRNG, enough to derive per-forward tfjs seeds. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class DropBlock extends Module implements PluginModule {
   readonly dropProb: number;

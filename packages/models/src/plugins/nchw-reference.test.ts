@@ -17,7 +17,7 @@ import {
   type ComponentConfig,
   type Module,
 } from '@tsdet/core';
-import { seededRandom } from './drop-block.js';
+import { seededRandom } from '@tsdet/core';
 import { PLUGIN_DESCRIPTORS } from './index.js';
 
 /** A float64 NCHW tensor in plain JS. */

@@ -10,24 +10,13 @@
  */
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, shutdownBackend, type BackendName } from '@tsdet/core';
+import { initBackend, seededRandom, shutdownBackend, type BackendName } from '@tsdet/core';
 import { nmsIndices } from './nms/nms-core.js';
 import { roiAlign } from './roi-align/roi-align.js';
 import { buildSamplingPlan } from './roi-align/sampling-plan.js';
 
 const REPEATS = 7;
 
-/** mulberry32, for reproducible rois and boxes. */
-function uniformSource(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function median(times: number[]): number {
   const sorted = [...times].sort((a, b) => a - b);
@@ -53,7 +42,7 @@ function p2Rois(count: number, uniform: () => number): Float32Array {
 }
 
 function benchRoiAlign(): void {
-  const roiData = p2Rois(512, uniformSource(1));
+  const roiData = p2Rois(512, seededRandom(1));
   const rois = tf.tensor2d(roiData, [512, 5]);
   const features = tf.randomNormal([1, 200, 304, 256], 0, 1, 'float32', 2) as tf.Tensor4D;
   const projection = tf.randomNormal([512, 7, 7, 256], 0, 1, 'float32', 3);
@@ -83,7 +72,7 @@ function clusteredBoxes(count: number, uniform: () => number): Float32Array {
 }
 
 function benchNms(): void {
-  const uniform = uniformSource(4);
+  const uniform = seededRandom(4);
   const boxes = clusteredBoxes(4000, uniform);
   const scores = Float32Array.from({ length: 4000 }, () => uniform());
   const [boxTensor, scoreTensor] = [tf.tensor2d(boxes, [4000, 4]), tf.tensor1d(scores)];
@@ -103,3 +92,4 @@ benchRoiAlign();
 benchNms();
 console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} on ${os.cpus().length} cores`);
 shutdownBackend();
+

@@ -51,17 +51,6 @@ export function scoped<T>(fn: () => T): T {
   }
 }
 
-/** mulberry32: a small seeded uniform [0, 1) source. */
-export function seededUniform(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** |actual - expected| <= atol + rtol * |expected| everywhere; the failure names the worst element. */
 export function expectAllClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number, rtol = 0): void {
@@ -81,3 +70,4 @@ describe('task-module test helpers', () => {
     expect(() => expectAllClose([1, 2, 3.1], [1, 2, 3], 1e-3)).to.throw(/element 2/);
   });
 });
+

@@ -394,8 +394,8 @@ describe('ResNet (mmdet test_resnet.py)', () => {
       const file = path.join(dir, 'detector.safetensors');
       writeSafetensors(file, weights);
       const loaded = build({ depth: 18, base_channels: 4, init_cfg: { type: 'Pretrained', checkpoint: file, prefix: 'backbone.' } });
-      const a = stateDictOf(source).get('layer3.1.conv2.weight')!.data;
-      const b = stateDictOf(loaded).get('layer3.1.conv2.weight')!.data;
+      const a = stateDictOf(source).get('layer3.1.conv2.weight')!.data as Float32Array;
+      const b = stateDictOf(loaded).get('layer3.1.conv2.weight')!.data as Float32Array;
       expect(Array.from(b)).to.deep.equal(Array.from(a));
       expect(() => build({ depth: 18, base_channels: 4, init_cfg: { type: 'Pretrained', checkpoint: file, prefix: 'head.' } })).to.throw(/no key starts with the prefix 'head\.'/);
       fs.rmSync(dir, { recursive: true, force: true });

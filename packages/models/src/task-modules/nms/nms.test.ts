@@ -6,7 +6,8 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, withoutLeaks } from '@tsdet/core';
-import { scoped, seededUniform } from '../test-support.test.js';
+import { scoped } from '../test-support.test.js';
+import { seededRandom as seededUniform } from '@tsdet/core';
 import { batchedNmsIndices, multiclassNmsArrays, nmsIndices, offsetBoxesByGroup } from './nms-core.js';
 import { batchedNms, multiclassNms, nms } from './nms.js';
 

@@ -7,7 +7,8 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, withoutLeaks, type BackendName } from '@tsdet/core';
-import { expectAllClose, scoped, seededUniform } from '../test-support.test.js';
+import { expectAllClose, scoped } from '../test-support.test.js';
+import { seededRandom as seededUniform } from '@tsdet/core';
 import { referenceRoiAlign, referenceRoiAlignBackward, type Nhwc, type ReferenceOptions } from './roi-align-reference.test.js';
 import { multiLevelRoiAlign, roiAlign, weightedScatter, type RoiAlignOptions } from './roi-align.js';
 import { buildSamplingPlan } from './sampling-plan.js';

@@ -7,7 +7,8 @@ import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, withoutLeaks } from '@tsdet/core';
 import { referenceRoiAlign, type Nhwc } from '../roi-align/roi-align-reference.test.js';
-import { buildModel, expectAllClose, expectSchemaError, scoped, seededUniform } from '../test-support.test.js';
+import { buildModel, expectAllClose, expectSchemaError, scoped } from '../test-support.test.js';
+import { seededRandom as seededUniform } from '@tsdet/core';
 import { mapRoiLevels, rescaleRois, SingleRoIExtractor } from './single-roi-extractor.js';
 
 const MMDET_TEST_CFG = {
