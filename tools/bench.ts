@@ -10,8 +10,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
-import { exitAfter, initBackend, MODELS, type BackendInfo, type BackendName } from '@tsdet/core';
+import { exitAfter, initBackend, loadConfig, MODELS, type BackendInfo, type BackendName } from '@tsdet/core';
 import { Linear, registerModels, type ResNet } from '@tsdet/models';
+// Until @tsdet/models exports its detectors.
+import { registerDetectors } from '../packages/models/src/detectors/register-detectors.js';
+import type { TwoStageDetector } from '../packages/models/src/detectors/two-stage.js';
 
 interface Workload {
   /** Runs once; returns nothing that holds tensors. */
@@ -105,6 +108,24 @@ function trainWorkload(kind: 'cls224' | 'backbone800', withCp: boolean, frozenSt
   };
 }
 
+const FASTER_RCNN_CONFIG = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', 'configs', 'faster_rcnn', 'faster-rcnn_r50_fpn_1x_coco.json');
+
+/**
+ * Faster R-CNN R50-FPN inference as torch_reference.py's frcnn_800x1216 (torchvision's
+ * fasterrcnn_resnet50_fpn): the mmdet config with its test_cfg, random weights (no pretrained
+ * backbone), one normalised 1x800x1216 input, predict with rescale: backbone, FPN, RPN proposals
+ * and NMS, RoI head, per-class NMS. predict does not run the data_preprocessor, so none is built.
+ */
+function fasterRcnnWorkload(): Workload {
+  registerDetectors();
+  const config = loadConfig(FASTER_RCNN_CONFIG, { cfgOptions: ['model.backbone.init_cfg=null', 'model.data_preprocessor=null'] });
+  const model = MODELS.build<TwoStageDetector>(config.data['model'], { path: 'model' }).eval();
+  const [height, width] = [800, 1216] as const;
+  const x = tf.randomNormal([1, height, width, 3]) as tf.Tensor4D;
+  const meta = { img_shape: [height, width], ori_shape: [height, width], pad_shape: [height, width], batch_input_shape: [height, width], scale_factor: [1, 1] } as const;
+  return { step: () => void model.predict(x, [meta], { rescale: true }), train: false, dispose: () => (model.dispose(), x.dispose()) };
+}
+
 const WORKLOADS: Record<string, () => Workload> = {
   r50_224: () => forwardWorkload([1, 224, 224, 3], true),
   r50_800x1216: () => forwardWorkload([1, ...detectionSize, 3], false),
@@ -112,6 +133,7 @@ const WORKLOADS: Record<string, () => Workload> = {
   r50_224_train_cp: () => trainWorkload('cls224', true),
   r50_800x1216_train: () => trainWorkload('backbone800', false),
   r50_800x1216_train_cp: () => trainWorkload('backbone800', true),
+  frcnn_800x1216: fasterRcnnWorkload,
   // The Faster R-CNN setting: stem and layer1 frozen (mmdet frozen_stages 1).
   r50_800x1216_train_frozen1: () => trainWorkload('backbone800', false, 1),
   r50_800x1216_train_frozen1_cp: () => trainWorkload('backbone800', true, 1),
