@@ -113,14 +113,15 @@ const FASTER_RCNN_CONFIG = path.resolve(path.dirname(new URL(import.meta.url).pa
 /**
  * Faster R-CNN R50-FPN inference as torch_reference.py's frcnn_800x1216 (torchvision's
  * fasterrcnn_resnet50_fpn): the mmdet config with its test_cfg, random weights (no pretrained
- * backbone), one normalised 1x800x1216 input, predict with rescale: backbone, FPN, RPN proposals
- * and NMS, RoI head, per-class NMS. predict does not run the data_preprocessor, so none is built.
+ * backbone), one normalised 1x800x1216 input (or --size), predict with rescale: backbone, FPN,
+ * RPN proposals and NMS, RoI head, per-class NMS. predict does not run the data_preprocessor,
+ * so none is built.
  */
 function fasterRcnnWorkload(): Workload {
   registerDetectors();
   const config = loadConfig(FASTER_RCNN_CONFIG, { cfgOptions: ['model.backbone.init_cfg=null', 'model.data_preprocessor=null'] });
   const model = MODELS.build<TwoStageDetector>(config.data['model'], { path: 'model' }).eval();
-  const [height, width] = [800, 1216] as const;
+  const [height, width] = detectionSize;
   const x = tf.randomNormal([1, height, width, 3]) as tf.Tensor4D;
   const meta = { img_shape: [height, width], ori_shape: [height, width], pad_shape: [height, width], batch_input_shape: [height, width], scale_factor: [1, 1] } as const;
   return { step: () => void model.predict(x, [meta], { rescale: true }), train: false, dispose: () => (model.dispose(), x.dispose()) };
