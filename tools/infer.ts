@@ -10,7 +10,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
-import readline from 'node:readline';
+import fs from 'node:fs';
 import { BACKEND_NAMES, exitAfter, initBackend, prepareConfig, type BackendName } from '@tsdet/core';
 import { registerData } from '@tsdet/data';
 import {
@@ -70,6 +70,7 @@ const options = program.opts<InferOptions>();
 class ProgressBar {
   readonly #bar: SingleBar;
   readonly #terminal = process.stderr.isTTY === true;
+  #done = 0;
   #failed = 0;
 
   constructor(readonly total: number) {
@@ -80,27 +81,35 @@ class ProgressBar {
       hideCursor: true,
       noTTYOutput: true,
       notTTYSchedule: 10_000,
-      // In a log, stop() would add an empty line after the last one.
-      clearOnComplete: !process.stderr.isTTY,
+      // On a terminal the bar gives way to messages and to the summary; in a log, stop() would
+      // otherwise add an empty line after the last progress line.
+      clearOnComplete: true,
       stream: process.stderr,
     });
-    this.#bar.start(total, 0, { failed: 0 });
+    this.#start();
+  }
+
+  #start(): void {
+    this.#bar.start(this.total, this.#done, { failed: this.#failed });
   }
 
   /** One image done (or failed); in a log, one line for it (the last one comes from stop()). */
   advance(failed: boolean): void {
+    this.#done++;
     if (failed) this.#failed++;
-    this.#bar.increment(1, { failed: this.#failed });
-    if (!this.#terminal && this.#bar.getProgress() < 1) this.#bar.render();
+    this.#bar.update(this.#done, { failed: this.#failed });
+    if (!this.#terminal && this.#done < this.total) this.#bar.render();
   }
 
-  /** A line of its own above the bar. */
+  /**
+   * A line of its own. On a terminal the bar is cleared, the line written where it stood and the
+   * bar started again below (cli-progress restores the cursor to where the bar began, so writing
+   * under a running bar would be overwritten).
+   */
   say(line: string): void {
-    if (this.#terminal) {
-      readline.clearLine(process.stderr, 0);
-      readline.cursorTo(process.stderr, 0);
-    }
+    if (this.#terminal) this.#bar.stop();
     process.stderr.write(`${line}\n`);
+    if (this.#terminal) this.#start();
   }
 
   stop(): void {
@@ -130,10 +139,20 @@ function describeSession(session: InferenceSession): void {
   if (classNames.warning) console.log(`note: ${classNames.warning}`);
 }
 
+/** Up front, so that an unusable --out is one error rather than one per image. */
+function createOutputFolder(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    throw new Error(`--out ${dir}: cannot create the folder (${oneLine(error)})`, { cause: error });
+  }
+}
+
 /** Runs every image, one line per failure; returns how many failed. */
 async function inferAll(session: InferenceSession, images: readonly string[]): Promise<number> {
   const stems = outputStems(images);
   checkOutputsSpareInputs(options.out, images, stems);
+  createOutputFolder(options.out);
   const progress = new ProgressBar(images.length);
   let failed = 0;
   for (const [index, image] of images.entries()) {
