@@ -3,5 +3,6 @@
  * registerCaseRunner; add one line per case kind.
  */
 import '../task-modules/parity-runners.js';
+import '../detectors/parity-runner.js';
 
 export {};

@@ -1,0 +1,162 @@
+/**
+ * mmdet's TwoStageDetector and FasterRCNN (mmdet-reference §4.1), inference: backbone -> neck
+ * -> RPN proposals -> RoI head detections, per image in the original image frame. Children are
+ * named as mmdet's (`backbone`, `neck`, `rpn_head`, `roi_head`), so mmdet checkpoints load
+ * with their keys unchanged.
+ *
+ * The data preprocessor is optional and lives outside the module tree (it has no state-dict
+ * entries in mmdet either: mean/std are non-persistent buffers). `predict` takes an already
+ * preprocessed NHWC batch, as mmdet's predict does; `testStep` runs the preprocessor first, as
+ * mmengine's test_step does.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { Module } from '@tsdet/core';
+import type { FeatureShape } from '../backbones/resnet/resnet.js';
+import type { RPNHead } from '../dense-heads/rpn-head/rpn-head.js';
+import type { StandardRoIHead } from '../roi-heads/standard-roi-head/standard-roi-head.js';
+import type { ImageMeta, InstanceResults, Shape2 } from './structures.js';
+import type { TwoStageTestConfig, TwoStageTrainConfig } from './train-test-cfg.schema.js';
+
+/** A backbone: NHWC image batch -> NHWC levels, lowest first; optionally their channels and strides. */
+export interface Backbone extends Module {
+  forward(x: tf.Tensor4D): tf.Tensor4D[];
+  outputShapes?(): FeatureShape[];
+}
+
+/** A neck: levels -> levels; optionally the output shapes for given input shapes. */
+export interface Neck extends Module {
+  forward(feats: readonly tf.Tensor4D[]): tf.Tensor4D[];
+  outputShapes?(inputs: readonly FeatureShape[]): FeatureShape[];
+}
+
+/** One sample's metadata as a preprocessor hands it on (DetDataPreprocessor's data_samples fit). */
+export interface PreprocessedSample {
+  readonly metainfo: Readonly<Record<string, unknown>>;
+}
+
+/** What a data preprocessor returns: the padded NHWC batch (the caller owns it) and the samples. */
+export interface PreprocessedBatch {
+  readonly inputs: tf.Tensor4D;
+  readonly data_samples: readonly PreprocessedSample[] | null;
+}
+
+/**
+ * What the detector needs of its data_preprocessor: @tsdet/data's DetDataPreprocessor fits
+ * structurally, so @tsdet/models does not depend on @tsdet/data.
+ */
+export interface DataPreprocessor<Batch = unknown> {
+  forward(data: Batch, training?: boolean): PreprocessedBatch;
+}
+
+export function isDataPreprocessor(value: unknown): value is DataPreprocessor {
+  return typeof value === 'object' && value !== null && typeof (value as { forward?: unknown }).forward === 'function';
+}
+
+export interface TwoStageDetectorOptions {
+  backbone: Backbone;
+  neck?: Neck;
+  rpnHead?: RPNHead;
+  roiHead?: StandardRoIHead;
+  dataPreprocessor?: DataPreprocessor | null;
+  trainCfg?: TwoStageTrainConfig | null;
+  testCfg?: TwoStageTestConfig | null;
+  path?: string;
+}
+
+export interface DetectorPredictOptions {
+  /** Detections in the original image frame (divided by each image's scale_factor). Default true, as mmdet. */
+  rescale?: boolean;
+  /** Pre-computed proposals per image (mmdet's data_sample.proposals); the RPN is skipped. */
+  proposals?: readonly InstanceResults[];
+}
+
+export class TwoStageDetector extends Module {
+  readonly backbone: Backbone;
+  readonly neck: Neck | undefined;
+  readonly rpnHead: RPNHead | undefined;
+  readonly roiHead: StandardRoIHead | undefined;
+  readonly dataPreprocessor: DataPreprocessor | null;
+  readonly trainCfg: TwoStageTrainConfig | null;
+  readonly testCfg: TwoStageTestConfig | null;
+  readonly path: string;
+
+  constructor(options: TwoStageDetectorOptions) {
+    super();
+    this.path = options.path ?? 'model';
+    this.backbone = this.registerModule('backbone', options.backbone);
+    this.neck = options.neck ? this.registerModule('neck', options.neck) : undefined;
+    this.rpnHead = options.rpnHead ? this.registerModule('rpn_head', options.rpnHead) : undefined;
+    this.roiHead = options.roiHead ? this.registerModule('roi_head', options.roiHead) : undefined;
+    this.dataPreprocessor = options.dataPreprocessor ?? null;
+    this.trainCfg = options.trainCfg ?? null;
+    this.testCfg = options.testCfg ?? null;
+  }
+
+  /** Backbone then neck; the caller owns the returned levels. */
+  extractFeat(batchInputs: tf.Tensor4D): tf.Tensor4D[] {
+    return tf.tidy(() => {
+      const feats = this.backbone.forward(batchInputs);
+      return this.neck ? this.neck.forward(feats) : feats;
+    });
+  }
+
+  /**
+   * mmdet's TwoStageDetector.predict on a preprocessed NHWC batch: proposals (RPN, never
+   * rescaled), then detections per image. Returns host arrays; no tensor outlives the call.
+   */
+  predict(batchInputs: tf.Tensor4D, metas: readonly ImageMeta[], options: DetectorPredictOptions = {}): InstanceResults[] {
+    this.checkBatch(batchInputs, metas);
+    const roiHead = this.requirePart(this.roiHead, 'roi_head');
+    const feats = this.extractFeat(batchInputs);
+    try {
+      const proposals = options.proposals ?? this.requirePart(this.rpnHead, 'rpn_head').predict(feats, metas, { rescale: false });
+      return roiHead.predict(feats, proposals, metas, { rescale: options.rescale ?? true });
+    } finally {
+      tf.dispose(feats);
+    }
+  }
+
+  /** mmengine's test_step: the data preprocessor (from the config), then predict with rescale. */
+  testStep(batch: unknown): InstanceResults[] {
+    if (!this.dataPreprocessor) throw new Error(`${this.path}.data_preprocessor: testStep needs a data preprocessor (the config sets none; call predict with a preprocessed batch)`);
+    const { inputs, data_samples: samples } = this.dataPreprocessor.forward(batch, false);
+    try {
+      if (!samples) throw new Error(`${this.path}.data_preprocessor: returned no data samples, so there is no image metadata to predict with`);
+      return this.predict(inputs, samples.map((s, i) => imageMetaOf(s, i)));
+    } finally {
+      inputs.dispose();
+    }
+  }
+
+  private checkBatch(batchInputs: tf.Tensor4D, metas: readonly ImageMeta[]): void {
+    if (batchInputs.rank !== 4) throw new Error(`${this.path}: predict takes an NHWC batch (rank 4), got shape [${batchInputs.shape.join(', ')}]`);
+    if (metas.length !== batchInputs.shape[0]) throw new Error(`${this.path}: ${metas.length} image metas for a batch of ${batchInputs.shape[0]}`);
+  }
+
+  private requirePart<T>(part: T | undefined, key: string): T {
+    if (!part) throw new Error(`${this.path}.${key}: predicting needs a ${key} (the config sets none)`);
+    return part;
+  }
+}
+
+/** mmdet's FasterRCNN: a TwoStageDetector whose backbone, RPN and RoI head are required. */
+export class FasterRCNN extends TwoStageDetector {}
+
+function isShape2(value: unknown): value is Shape2 {
+  return Array.isArray(value) && value.length >= 2 && value.slice(0, 2).every((v) => typeof v === 'number');
+}
+
+/** A preprocessed sample's metainfo as ImageMeta; img_shape is required, the rest checked when present. */
+export function imageMetaOf(sample: PreprocessedSample, index: number): ImageMeta {
+  const info = sample.metainfo;
+  const shape = (key: string): Shape2 | undefined => {
+    const value = info[key];
+    if (value === undefined || value === null) return undefined;
+    if (!isShape2(value)) throw new Error(`data sample ${index}: metainfo.${key} must be a (h, w) pair, got ${JSON.stringify(value)}`);
+    return [value[0], value[1]];
+  };
+  const imgShape = shape('img_shape');
+  if (!imgShape) throw new Error(`data sample ${index}: metainfo has no img_shape (the Resize / LoadImageFromFile transforms set it)`);
+  const scaleFactor = shape('scale_factor');
+  return { img_shape: imgShape, ori_shape: shape('ori_shape'), scale_factor: scaleFactor, pad_shape: shape('pad_shape'), batch_input_shape: shape('batch_input_shape') };
+}
