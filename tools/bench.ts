@@ -12,9 +12,7 @@ import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import { exitAfter, initBackend, loadConfig, MODELS, type BackendInfo, type BackendName } from '@tsdet/core';
 import { Linear, registerModels, type ResNet } from '@tsdet/models';
-// Until @tsdet/models exports its detectors.
-import { registerDetectors } from '../packages/models/src/detectors/register-detectors.js';
-import type { TwoStageDetector } from '../packages/models/src/detectors/two-stage.js';
+import type { TwoStageDetector } from '@tsdet/models';
 
 interface Workload {
   /** Runs once; returns nothing that holds tensors. */
@@ -118,7 +116,7 @@ const FASTER_RCNN_CONFIG = path.resolve(path.dirname(new URL(import.meta.url).pa
  * so none is built.
  */
 function fasterRcnnWorkload(): Workload {
-  registerDetectors();
+  registerModels();
   const config = loadConfig(FASTER_RCNN_CONFIG, { cfgOptions: ['model.backbone.init_cfg=null', 'model.data_preprocessor=null'] });
   const model = MODELS.build<TwoStageDetector>(config.data['model'], { path: 'model' }).eval();
   const [height, width] = detectionSize;

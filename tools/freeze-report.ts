@@ -7,6 +7,7 @@
  */
 import { Command } from 'commander';
 import { exitAfter, initBackend, MODELS, prepareConfig, type Module } from '@tsdet/core';
+import { registerData } from '@tsdet/data';
 import { formatFreezeReport, freezeReport, registerModels } from '@tsdet/models';
 
 const program = new Command()
@@ -22,6 +23,7 @@ let code = 0;
 try {
   await initBackend({ backend: 'cpu', verbose: false });
   registerModels();
+  registerData();
   const { resolved } = await prepareConfig(program.args[0]!, { cfgOptions: options.cfgOptions });
   const model = resolved['model'] as Record<string, unknown>;
   const [cfg, path] = model['backbone'] ? [model['backbone'], 'model.backbone'] : [model, 'model'];

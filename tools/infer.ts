@@ -12,7 +12,6 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import fs from 'node:fs';
 import { BACKEND_NAMES, exitAfter, initBackend, prepareConfig, type BackendName } from '@tsdet/core';
-import { registerData } from '@tsdet/data';
 import {
   checkOutputsSpareInputs,
   createInferenceSession,
@@ -22,10 +21,10 @@ import {
   inferImage,
   outputStems,
   resolveCheckpointArgument,
+  registerData,
   type InferenceSession,
-} from '../packages/data/src/inference/index.js';
-// Until @tsdet/models exports its detectors (they are being finished in that folder).
-import { registerDetectors } from '../packages/models/src/detectors/register-detectors.js';
+} from '@tsdet/data';
+import { registerModels } from '@tsdet/models';
 
 interface InferOptions {
   out: string;
@@ -124,7 +123,7 @@ function oneLine(error: unknown): string {
 
 /** Registers the components, reads the config, starts the backend, builds the detector with its weights. */
 async function prepareSession(): Promise<InferenceSession> {
-  registerDetectors();
+  registerModels();
   registerData();
   const prepared = await prepareConfig(configFile, { cfgOptions: options.cfgOptions });
   // Precedence as in the other tools: --backend, the config's backend key, TSDET_BACKEND, auto.

@@ -9,6 +9,7 @@
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import { exitAfter, formatCount, initBackend, MODELS, prepareConfig, type BackendName } from '@tsdet/core';
+import { registerData } from '@tsdet/data';
 import { formatFreezeReport, freezeReport, registerModels, type ResNet } from '@tsdet/models';
 
 const program = new Command()
@@ -47,6 +48,7 @@ function trainStepOnce(model: ResNet): number {
 
 async function main(): Promise<void> {
   registerModels();
+  registerData();
   const { resolved } = await prepareConfig(options.config, { cfgOptions: options.cfgOptions });
   const backend = await initBackend({ backend: options.backend ?? (resolved['backend'] as BackendName | undefined) });
   const model = MODELS.build<ResNet>(resolved['model'], { path: 'model' }).train();

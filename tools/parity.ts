@@ -7,6 +7,7 @@
  */
 import { Command } from 'commander';
 import { exitAfter, initBackend, type BackendName } from '@tsdet/core';
+import { registerData } from '@tsdet/data';
 import { formatComparison, registerModels, runCase } from '@tsdet/models';
 
 const program = new Command()
@@ -22,6 +23,7 @@ const options = program.opts<{ backend: BackendName; threads?: number; quiet?: b
 async function main(): Promise<number> {
   await initBackend({ backend: options.backend, threads: options.threads });
   registerModels();
+  registerData();
   let failed = 0;
   for (const dir of program.args) {
     try {

@@ -6,6 +6,7 @@
  */
 import { Command } from 'commander';
 import { ConfigError, ConfigValidationError, loadConfig, prepareLoadedConfig, RegistryError, type Config } from '@tsdet/core';
+import { registerData } from '@tsdet/data';
 import { registerModels } from '@tsdet/models';
 
 interface PrintOptions {
@@ -35,6 +36,7 @@ const program = new Command()
     const config = loadConfig(file, { cfgOptions: options.cfgOptions ?? [] });
     if (options.validate) {
       registerModels();
+    registerData();
       await prepareLoadedConfig(config);
     }
     process.stdout.write(`${render(config, options)}\n`);

@@ -14,10 +14,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigValidationError, initBackend, loadConfig, MODELS, prepareLoadedConfig, withoutLeaks, type Module } from '@tsdet/core';
 import { DetDataPreprocessor, registerData, type RawImage } from '@tsdet/data';
-import { ContextBlock, ResNet } from '@tsdet/models';
-// Until @tsdet/models' index exports the detectors (and register.ts registers them).
-import { TwoStageDetector, type InstanceResults } from '../../packages/models/src/detectors/index.js';
-import { registerDetectors } from '../../packages/models/src/detectors/register-detectors.js';
+import { ContextBlock, registerModels, ResNet, TwoStageDetector, type InstanceResults } from '@tsdet/models';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..');
 const CONFIG_DIR = path.join(REPO_ROOT, 'configs');
@@ -79,7 +76,7 @@ async function resolvedModel(file: string, cfgOptions: string[]): Promise<Record
 describe('configs/', () => {
   before(async () => {
     await initBackend({ backend: 'wasm', threads: 1, verbose: false });
-    registerDetectors();
+    registerModels();
     registerData();
   });
 

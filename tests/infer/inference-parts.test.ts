@@ -22,7 +22,7 @@ import {
   resolveClassNames,
   testPipelineConfig,
   type DetectionRecord,
-} from '../../packages/data/src/inference/index.js';
+} from '@tsdet/data';
 import { tempDir } from './support.js';
 
 const configWithClasses = (loader: string, classes: string[]) => ({ [loader]: { dataset: { metainfo: { classes } } } });

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, loadCheckpoint, prepareConfig, stateDictOf, toFloat32, type RawTensor } from '@tsdet/core';
-import { createInferenceSession, inferImage, type InferenceSession } from '../../packages/data/src/inference/index.js';
+import { createInferenceSession, inferImage, type InferenceSession } from '@tsdet/data';
 import { MMDET_PTH, registerAll, tempDir, TINY_CONFIG, writeImage, writeRandomCheckpoint } from './support.js';
 
 function values(tensor: RawTensor): number[] {

@@ -9,9 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { prepareConfig, stateDictOf, writeSafetensors } from '@tsdet/core';
-import { registerData } from '@tsdet/data';
-import { buildInferenceDetector } from '../../packages/data/src/inference/index.js';
-import { registerDetectors } from '../../packages/models/src/detectors/register-detectors.js';
+import { buildInferenceDetector, registerData } from '@tsdet/data';
+import { registerModels } from '@tsdet/models';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(here, '..', '..');
@@ -21,7 +20,7 @@ export const TINY_CONFIG = path.join(here, 'faster-rcnn_r50_fpn_tiny.json');
 export const MMDET_PTH = path.join(here, 'faster-rcnn_r50_fpn_tiny_mmdet.pth');
 
 export function registerAll(): void {
-  registerDetectors();
+  registerModels();
   registerData();
 }
 

@@ -9,3 +9,4 @@ export * from './transforms/index.js';
 export * from './visualization/draw-detections.js';
 export * from './visualization/palette.js';
 export { registerData, dataContainerModule } from './register.js';
+export * from './inference/index.js';

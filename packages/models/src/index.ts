@@ -2,6 +2,7 @@ export * from './backbones/resnet/blocks.js';
 export * from './backbones/resnet/res-layer.js';
 export * from './backbones/resnet/resnet.js';
 export * from './backbones/resnet/resnet.schema.js';
+export * from './detectors/index.js';
 export * from './necks/fpn/fpn.js';
 export * from './layers/activation.js';
 export * from './layers/conv-module.js';

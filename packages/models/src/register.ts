@@ -5,11 +5,13 @@
 import { ContainerModule } from 'inversify';
 import { kindToken, loadComponents, type ComponentDescriptor } from '@tsdet/core';
 import { resnetDescriptor, resnetV1cDescriptor, resnetV1dDescriptor } from './backbones/resnet/resnet.descriptor.js';
+import { registerDetectionConfigSections } from './detectors/config-sections.js';
+import { DETECTOR_DESCRIPTORS } from './detectors/index.js';
 import { fpnDescriptor } from './necks/fpn/fpn.descriptor.js';
 import { PLUGIN_DESCRIPTORS } from './plugins/index.js';
 import { ROI_EXTRACTOR_DESCRIPTORS, TASK_MODULE_DESCRIPTORS } from './task-modules/index.js';
 
-const MODEL_DESCRIPTORS: ComponentDescriptor[] = [resnetDescriptor, resnetV1cDescriptor, resnetV1dDescriptor, fpnDescriptor, ...PLUGIN_DESCRIPTORS, ...ROI_EXTRACTOR_DESCRIPTORS];
+const MODEL_DESCRIPTORS: ComponentDescriptor[] = [resnetDescriptor, resnetV1cDescriptor, resnetV1dDescriptor, fpnDescriptor, ...PLUGIN_DESCRIPTORS, ...ROI_EXTRACTOR_DESCRIPTORS, ...DETECTOR_DESCRIPTORS];
 const TASK_UTIL_DESCRIPTORS: ComponentDescriptor[] = [...TASK_MODULE_DESCRIPTORS];
 
 let registered = false;
@@ -23,4 +25,5 @@ export function registerModels(): void {
   if (registered) return;
   registered = true;
   loadComponents(modelsContainerModule);
+  registerDetectionConfigSections();
 }

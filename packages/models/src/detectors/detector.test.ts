@@ -15,7 +15,7 @@ import { REPO_ROOT } from '../parity/repo-root.js';
 import { runCase } from '../parity/run-case.js';
 import '../parity/runners.js';
 import { compareInstanceSets, matchInstanceSets } from './parity-runner.js';
-import { registerDetectors } from './register-detectors.js';
+import { registerModels } from '../register.js';
 import type { InstanceResults } from './structures.js';
 import { FasterRCNN, TwoStageDetector } from './two-stage.js';
 
@@ -68,7 +68,7 @@ describe('two-stage detectors', () => {
     describe(`parity with mmdetection (${backend})`, () => {
       before(async () => {
         await initBackend({ backend, threads: 1, verbose: false });
-        registerDetectors();
+        registerModels();
       });
 
       it('faster_rcnn_r50_fpn_infer: every stage within tolerance, proposals and detections as sets, no leak', async () => {
@@ -96,7 +96,7 @@ describe('two-stage detectors', () => {
   describe('built from the fixture config', () => {
     before(async () => {
       await initBackend({ backend: 'wasm', threads: 1, verbose: false });
-      registerDetectors();
+      registerModels();
     });
 
     it('has exactly the fixture\'s (mmdet\'s) state-dict keys and shapes', () => {
@@ -171,7 +171,7 @@ describe('two-stage detectors', () => {
   describe('config errors name the config paths', () => {
     before(async () => {
       await initBackend({ backend: 'wasm', threads: 1, verbose: false });
-      registerDetectors();
+      registerModels();
     });
 
     const expectErrors = (changes: Record<string, unknown>, pattern: RegExp) => {

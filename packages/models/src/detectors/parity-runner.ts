@@ -13,9 +13,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadStateDict, MODELS, toFloat32, type ComponentConfig } from '@tsdet/core';
 import { compareArrays, missing, type Comparison, type Tolerance } from '../parity/compare.js';
 import { ioTensor, nchwToNhwc, type FixtureCase } from '../parity/fixture-case.js';
-import { moduleCaseRunner, registerCaseRunner, type CaseRunner } from '../parity/run-case.js';
+import { registerCaseRunner, type CaseRunner } from '../parity/run-case.js';
 import { hostScoped } from './parts.js';
-import { registerDetectors } from './register-detectors.js';
+import { registerModels } from '../register.js';
 import type { ImageMeta, InstanceResults } from './structures.js';
 import { TwoStageDetector } from './two-stage.js';
 
@@ -175,7 +175,7 @@ export const detectorCaseRunner: CaseRunner = {
   kind: 'detector',
   matches: (c) => isDetectorCase(c) && c.json.mode === 'eval' && c.io.has('det.0.bboxes'),
   run: (c) => {
-    registerDetectors();
+    registerModels();
     const model = buildDetector(c);
     try {
       // Every intermediate tensor is freed with the scope; the comparisons are plain numbers.
@@ -185,15 +185,5 @@ export const detectorCaseRunner: CaseRunner = {
     }
   },
 };
-
-/**
- * TEMPORARY, until run-case.ts's moduleCaseRunner stops claiming detector cases (a detector
- * case also has a `type`, weights and an `input`, and the module runner is asked first): the
- * module runner declines every detector case (train cases then fail with "no parity runner"
- * instead of a module forward). The fix there is one condition, `c.io.has('output.0')` in
- * moduleCaseRunner.matches; then delete these lines.
- */
-const claimsAsModule = moduleCaseRunner.matches.bind(moduleCaseRunner);
-moduleCaseRunner.matches = (c) => !isDetectorCase(c) && claimsAsModule(c);
 
 registerCaseRunner(detectorCaseRunner);

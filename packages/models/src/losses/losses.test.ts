@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigValidationError, initBackend, MODELS, withoutLeaks } from '@tsdet/core';
-import { registerDetectors } from '../detectors/register-detectors.js';
+import { registerModels } from '../register.js';
 import { binaryCrossEntropy, CrossEntropyLoss, crossEntropy } from './cross-entropy-loss.js';
 import { L1Loss, l1Loss, SmoothL1Loss, smoothL1Loss } from './l1-loss.js';
 import { FLOAT32_EPS, weightReduceLoss } from './reduce.js';
@@ -33,7 +33,7 @@ const ROW_LOSSES = [0.4076059644, 1.0986122887];
 describe('losses (mmdet semantics, hand-computed values)', () => {
   before(async () => {
     await initBackend({ backend: 'wasm', threads: 1, verbose: false });
-    registerDetectors();
+    registerModels();
   });
 
   describe('weight_reduce_loss', () => {

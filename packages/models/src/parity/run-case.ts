@@ -26,7 +26,7 @@ export interface CaseRunner {
 /** Backbones and necks: `component.type`, weights, `input`/`input.i` -> `output.i` (and train tensors). */
 export const moduleCaseRunner: CaseRunner = {
   kind: 'module',
-  matches: (c) => typeof c.json.component['type'] === 'string' && c.weights !== undefined && (c.io.has('input') || c.io.has('input.0')),
+  matches: (c) => typeof c.json.component['type'] === 'string' && c.weights !== undefined && (c.io.has('input') || c.io.has('input.0')) && c.io.has('output.0'),
   run: (c) => {
     const model = buildCaseModule(c);
     try {

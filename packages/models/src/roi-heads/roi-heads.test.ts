@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigValidationError, initBackend, loadStateDict, MODELS, stateDictOf, withoutLeaks, type RawTensor } from '@tsdet/core';
-import { registerDetectors } from '../detectors/register-detectors.js';
+import { registerModels } from '../register.js';
 import type { RcnnTestConfig } from '../detectors/train-test-cfg.schema.js';
 import { flattenRoiFeatures, type ConvFCBBoxHead } from './bbox-heads/convfc-bbox-head.js';
 import type { StandardRoIHead } from './standard-roi-head/standard-roi-head.js';
@@ -52,7 +52,7 @@ function toRows(flat: Float32Array, width = 4): number[][] {
 describe('RoI heads', () => {
   before(async () => {
     await initBackend({ backend: 'wasm', threads: 1, verbose: false });
-    registerDetectors();
+    registerModels();
   });
 
   describe('Shared2FCBBoxHead', () => {

@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigValidationError, initBackend, MODELS, stateDictOf, withoutLeaks } from '@tsdet/core';
-import { registerDetectors } from '../../detectors/register-detectors.js';
+import { registerModels } from '../../register.js';
 import { SmoothL1Loss } from '../../losses/l1-loss.js';
 import type { ProposalConfig } from '../../detectors/train-test-cfg.schema.js';
 import { boxesLargerThan, filterAndSuppress, selectTopPerLevel } from './proposals.js';
@@ -45,7 +45,7 @@ function oneAnchorHead(testCfg: ProposalConfig): RPNHead {
 describe('RPNHead', () => {
   before(async () => {
     await initBackend({ backend: 'wasm', threads: 1, verbose: false });
-    registerDetectors();
+    registerModels();
   });
 
   describe('proposal steps (hand-made inputs)', () => {
