@@ -51,7 +51,9 @@ function kernelMacs(profile: Awaited<ReturnType<typeof tf.profile>>): number {
     const filter = k.inputShapes[1];
     if (!out || !filter) continue;
     if (k.name === 'Conv2D' || k.name === 'FusedConv2D') macs += product(out) * filter[0]! * filter[1]! * filter[2]!;
-    if ((k.name === 'BatchMatMul' || k.name === '_FusedMatMul') && out.length === 3) macs += product(out) * k.inputShapes[0]![2]!;
+    // A matMul's reduction length is the last axis of a (the kernel sees 2-D inputs as batch 1).
+    const a = k.inputShapes[0];
+    if ((k.name === 'BatchMatMul' || k.name === '_FusedMatMul') && a) macs += product(out) * a[a.length - 1]!;
   }
   return macs;
 }
@@ -236,7 +238,7 @@ async function main(): Promise<void> {
     const result = await measure(name, backend, opts);
     if (opts.torch) {
       const torch = torchFigure(name, opts.threads, opts.runs, opts.warmup);
-      if (torch.median_ms) Object.assign(result, { torch_median_ms: torch.median_ms, ratio: round((result.median_ms / torch.median_ms) * 100) / 100 });
+      if (torch.median_ms) Object.assign(result, { torch_median_ms: torch.median_ms, ratio: Number((result.median_ms / torch.median_ms).toFixed(2)) });
       else result.note = torch.note;
     }
     console.log(opts.json ? JSON.stringify(result) : format(result));
