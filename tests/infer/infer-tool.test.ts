@@ -8,18 +8,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { initBackend } from '@tsdet/core';
+import type { DetectionRecord } from '@tsdet/data';
 import { linesWith, MMDET_PTH, runInferTool, tempDir, TINY_CONFIG, writeImage, writeRandomCheckpoint, type ToolRun } from './support.js';
 
-interface JsonResult {
-  image: { path: string; width: number; height: number };
-  bboxes: [number, number, number, number][];
-  scores: number[];
-  labels: number[];
-  class_names: string[];
-  score_thr: number;
-  drawn: number;
-  timing: Record<string, number>;
-}
+/** What the tool writes per image (parsed back from its JSON). */
+type JsonResult = DetectionRecord;
 
 const GOOD_IMAGES = [
   { name: 'landscape.jpg', stem: 'landscape', width: 160, height: 120, grayscale: false },
