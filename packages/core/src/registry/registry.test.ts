@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { ContainerModule } from 'inversify';
 import { closestMatches, editDistance } from './closest.js';
-import { validateConfig } from './config-sections.js';
+import { registerConfigSection, validateConfig } from './config-sections.js';
 import { defineComponent, type ComponentConfig } from './descriptor.js';
 import { ConfigValidationError } from './issues.js';
 import { kindToken } from './kinds.js';
@@ -127,6 +127,17 @@ describe('registry', () => {
     expect(() => MODELS.build({ type: 'RegistryTestDetector', backbone: { type: 'RegistryTestBackbone', depth: 18 }, heads: [{ type: 'RegistryTestFailingHead' }] }, { path: 'model' })).to.throw(
       'model.heads.0 (RegistryTestFailingHead): cannot build this',
     );
+  });
+
+  it('finds component configs nested in plain dicts (a dataloader\'s dataset pipeline)', () => {
+    const dataset = { type: 'object', properties: { pipeline: componentList('TASK_UTILS') }, additionalProperties: false };
+    registerConfigSection('registry_test_loader', { type: 'object', properties: { dataset }, additionalProperties: false });
+    const issues = issuesOf(() => validateConfig({ registry_test_loader: { dataset: { pipeline: [{ type: 'RegistryTestHead' }, { type: 'RegistryTestHaed' }] } } }));
+    expect(issues).to.deep.equal(["registry_test_loader.dataset.pipeline.1.type: 'RegistryTestHaed' is not in the TASK_UTILS registry (did you mean 'RegistryTestHead'?)"]);
+  });
+
+  it('reports a key named like an Object.prototype member as an unknown key, not a crash', () => {
+    expect(issuesOf(() => MODELS.build({ type: 'RegistryTestBackbone', depth: 18, constructor: 1 }, { path: 'model' }))).to.deep.equal(['model.constructor: unknown key for RegistryTestBackbone']);
   });
 
   it('validates the config root: unknown sections are errors with a suggestion', () => {

@@ -106,6 +106,11 @@ function walkNested(schema: ConfigSchema, cfg: Record<string, unknown>, path: st
       walkComponent(kind, value, joinPath(path, key), context, injectedOf(propertySchema));
       continue;
     }
+    // A plain dict that may hold components deeper down (train_dataloader.dataset.pipeline).
+    if (propertySchema['properties'] && isRecord(value)) {
+      walkNested(propertySchema, value, joinPath(path, key), context);
+      continue;
+    }
     const items = propertySchema['items'] as ConfigSchema | undefined;
     if (!items || !Array.isArray(value)) continue;
     const itemKind = items[COMPONENT_KEYWORD] as RegistryKind | undefined;
@@ -177,11 +182,12 @@ function schemaAt(schema: unknown): Record<string, unknown> | undefined {
 }
 
 function valueAt(root: unknown, parts: string[]): unknown {
-  return parts.reduce<unknown>((node, key) => (node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined), root);
+  // Own keys only: a config key such as `constructor` must not resolve to Object.prototype's.
+  return parts.reduce<unknown>((node, key) => (node !== null && typeof node === 'object' && Object.hasOwn(node, key) ? (node as Record<string, unknown>)[key] : undefined), root);
 }
 
 export function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value);
+  const text = JSON.stringify(value) ?? String(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
