@@ -1,0 +1,157 @@
+/**
+ * mmdet's CocoMetric (bbox only) as a METRICS descriptor. Not registered anywhere yet: bind
+ * `cocoMetricDescriptor` under METRICS (e.g. in packages/data/src/register.ts) to use it from configs.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { defineComponent } from '@tsdet/core';
+import { evaluateCocoBbox, type CocoBboxSummary } from './coco-eval.js';
+import { checkCocoAnnotations, checkCocoResults, CocoFormatError, type CocoAnnotations, type CocoResult } from './coco-types.js';
+
+export interface CocoMetricConfig {
+  readonly type: 'CocoMetric';
+  readonly ann_file: string | null;
+  readonly metric: string | readonly string[];
+  readonly classwise: boolean;
+  readonly proposal_nums: readonly number[];
+  readonly iou_thrs: number | readonly number[] | null;
+  readonly metric_items: readonly string[] | null;
+  readonly format_only: boolean;
+  readonly outfile_prefix: string | null;
+  readonly backend_args: null;
+  readonly collect_device: string;
+  readonly prefix: string | null;
+  readonly sort_categories: boolean;
+}
+
+/** mmdet's names for the twelve stats (the AR names are fixed, whatever proposal_nums says). */
+export const COCO_METRIC_ITEMS = ['mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l', 'AR@100', 'AR@300', 'AR@1000', 'AR_s@1000', 'AR_m@1000', 'AR_l@1000'] as const;
+const DEFAULT_ITEMS = ['mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l'];
+
+export class CocoMetricError extends Error {
+  override name = 'CocoMetricError';
+}
+
+function readJson(file: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    throw new CocoMetricError(`${file}: cannot read the file`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new CocoMetricError(`${file}: not valid JSON (${error instanceof Error ? error.message : String(error)})`);
+  }
+}
+
+/** Reads and checks a COCO annotation file; errors are one line naming the file. */
+export function loadCocoAnnotations(file: string): CocoAnnotations {
+  return checkCocoAnnotations(readJson(file), file);
+}
+
+/** Reads and checks a COCO results file against annotations; errors are one line naming the file. */
+export function loadCocoResults(file: string, gt: CocoAnnotations, gtFile = 'the annotations'): CocoResult[] {
+  return checkCocoResults(readJson(file), gt, file, gtFile);
+}
+
+export class CocoMetric {
+  readonly prefix: string;
+  readonly iouThrs: readonly number[] | undefined;
+  readonly maxDets: readonly [number, number, number];
+  readonly metricItems: readonly string[];
+  #gt: CocoAnnotations | undefined;
+
+  constructor(readonly cfg: CocoMetricConfig) {
+    const metrics = typeof cfg.metric === 'string' ? [cfg.metric] : cfg.metric;
+    const other = metrics.filter((m) => m !== 'bbox');
+    if (other.length || metrics.length === 0) {
+      throw new CocoMetricError(`CocoMetric: only metric 'bbox' is supported, got ${other.map((m) => `'${m}'`).join(', ') || 'none'} ('segm', 'proposal' and 'proposal_fast' are not implemented)`);
+    }
+    if (cfg.proposal_nums.length !== 3) throw new CocoMetricError(`CocoMetric: proposal_nums needs three values, got ${cfg.proposal_nums.length}`);
+    this.maxDets = [cfg.proposal_nums[0]!, cfg.proposal_nums[1]!, cfg.proposal_nums[2]!];
+    this.iouThrs = cfg.iou_thrs === null ? undefined : typeof cfg.iou_thrs === 'number' ? [cfg.iou_thrs] : cfg.iou_thrs;
+    this.metricItems = cfg.metric_items ?? DEFAULT_ITEMS;
+    for (const item of this.metricItems) {
+      if (!(COCO_METRIC_ITEMS as readonly string[]).includes(item)) throw new CocoMetricError(`CocoMetric: metric item '${item}' is not one of ${COCO_METRIC_ITEMS.join(', ')}`);
+    }
+    if (cfg.format_only && !cfg.outfile_prefix) throw new CocoMetricError('CocoMetric: format_only needs outfile_prefix');
+    this.prefix = cfg.prefix ?? 'coco';
+  }
+
+  /** The ground truth: as given, or read from ann_file once. */
+  groundTruth(gt?: CocoAnnotations): CocoAnnotations {
+    if (gt) return checkCocoAnnotations(gt);
+    if (!this.cfg.ann_file) throw new CocoMetricError('CocoMetric: no ann_file and no annotations given');
+    this.#gt ??= loadCocoAnnotations(this.cfg.ann_file);
+    return this.#gt;
+  }
+
+  /**
+   * Evaluates COCO-format detections. Returns mmdet's result dict (`bbox_mAP`, `bbox_mAP_50`, ...,
+   * values rounded to 3 decimals like mmdet, plus `bbox_mAP_copypaste`), and with `classwise`
+   * `bbox_<name>_precision` per category. With `format_only` it writes `<outfile_prefix>.bbox.json`
+   * and returns an empty dict.
+   */
+  evaluate(results: readonly CocoResult[], gt?: CocoAnnotations): Record<string, number | string> {
+    if (this.cfg.format_only) {
+      const file = `${this.cfg.outfile_prefix!}.bbox.json`;
+      fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+      fs.writeFileSync(file, JSON.stringify(results));
+      return {};
+    }
+    const annotations = this.groundTruth(gt);
+    let summary: CocoBboxSummary;
+    try {
+      summary = evaluateCocoBbox(annotations, results, { iouThrs: this.iouThrs, maxDets: this.maxDets });
+    } catch (error) {
+      if (error instanceof CocoFormatError) throw new CocoMetricError(`CocoMetric: ${error.message}`);
+      throw error;
+    }
+    return cocoMetricResults(summary, this.metricItems, this.cfg.classwise);
+  }
+}
+
+/** mmdet's result dict from a summary. */
+export function cocoMetricResults(summary: CocoBboxSummary, metricItems: readonly string[] = DEFAULT_ITEMS, classwise = false): Record<string, number | string> {
+  const round3 = (v: number) => Number(v.toFixed(3));
+  const out: Record<string, number | string> = {};
+  if (classwise) {
+    for (const c of summary.perCategory) out[`bbox_${c.name ?? c.categoryId}_precision`] = c.AP > -1 ? round3(c.AP) : Number.NaN;
+  }
+  for (const item of metricItems) out[`bbox_${item}`] = round3(summary.stats[(COCO_METRIC_ITEMS as readonly string[]).indexOf(item)]!);
+  out.bbox_mAP_copypaste = summary.stats.slice(0, 6).map((v) => v.toFixed(3)).join(' ');
+  return out;
+}
+
+const positiveInts = { type: 'array', items: { type: 'integer', minimum: 1 }, minItems: 3, maxItems: 3 };
+
+export const cocoMetricDescriptor = defineComponent<CocoMetricConfig, CocoMetric>({
+  type: 'CocoMetric',
+  description: "COCO bbox AP/AR with pycocotools' semantics (mmdet's CocoMetric, metric 'bbox' only)",
+  schema: {
+    properties: {
+      ann_file: { type: ['string', 'null'], default: null },
+      metric: {
+        anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
+        default: 'bbox',
+        description: "only 'bbox' is implemented",
+      },
+      classwise: { type: 'boolean', default: false },
+      proposal_nums: { ...positiveInts, default: [100, 300, 1000] },
+      iou_thrs: {
+        anyOf: [{ type: 'number', minimum: 0, maximum: 1 }, { type: 'array', items: { type: 'number', minimum: 0, maximum: 1 }, minItems: 1 }, { type: 'null' }],
+        default: null,
+      },
+      metric_items: { anyOf: [{ type: 'array', items: { enum: [...COCO_METRIC_ITEMS] } }, { type: 'null' }], default: null },
+      format_only: { type: 'boolean', default: false },
+      outfile_prefix: { type: ['string', 'null'], default: null },
+      backend_args: { type: 'null', default: null },
+      collect_device: { enum: ['cpu', 'gpu'], default: 'cpu' },
+      prefix: { type: ['string', 'null'], default: null },
+      sort_categories: { type: 'boolean', default: false, description: 'categories are always evaluated sorted by id' },
+    },
+  },
+  build: (cfg) => new CocoMetric(cfg),
+});

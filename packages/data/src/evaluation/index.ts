@@ -1,0 +1,3 @@
+export * from './coco-types.js';
+export * from './coco-eval.js';
+export * from './coco-metric.js';
