@@ -9,10 +9,10 @@ import { registerDetectionConfigSections } from './detectors/config-sections.js'
 import { DETECTOR_DESCRIPTORS } from './detectors/index.js';
 import { fpnDescriptor } from './necks/fpn/fpn.descriptor.js';
 import { PLUGIN_DESCRIPTORS } from './plugins/index.js';
-import { ROI_EXTRACTOR_DESCRIPTORS, TASK_MODULE_DESCRIPTORS } from './task-modules/index.js';
+import { ASSIGNER_SAMPLER_DESCRIPTORS, ROI_EXTRACTOR_DESCRIPTORS, TASK_MODULE_DESCRIPTORS } from './task-modules/index.js';
 
 const MODEL_DESCRIPTORS: ComponentDescriptor[] = [resnetDescriptor, resnetV1cDescriptor, resnetV1dDescriptor, fpnDescriptor, ...PLUGIN_DESCRIPTORS, ...ROI_EXTRACTOR_DESCRIPTORS, ...DETECTOR_DESCRIPTORS];
-const TASK_UTIL_DESCRIPTORS: ComponentDescriptor[] = [...TASK_MODULE_DESCRIPTORS];
+const TASK_UTIL_DESCRIPTORS: ComponentDescriptor[] = [...TASK_MODULE_DESCRIPTORS, ...ASSIGNER_SAMPLER_DESCRIPTORS];
 
 let registered = false;
 

@@ -1,40 +1,18 @@
 /**
  * The `train_cfg` / `test_cfg` dicts of two-stage detectors (mmdet-reference §4.1), key by key,
  * and their schemas. The detector validates them as a whole and hands each head its part
- * (`rpn`, `rpn_proposal`, `rcnn`). Assigner and sampler are plain dicts for now, with exactly
- * the keys of mmdet's MaxIoUAssigner and RandomSampler: the training issue turns them into
- * TASK_UTILS components. Unknown keys are errors everywhere.
+ * (`rpn`, `rpn_proposal`, `rcnn`). Assigner and sampler are TASK_UTILS components
+ * (MaxIoUAssigner, RandomSampler), validated against their own schemas. Unknown keys are errors
+ * everywhere.
  */
-import type { ConfigSchema } from '@tsdet/core';
+import { componentRef, type ComponentConfig, type ConfigSchema } from '@tsdet/core';
 import type { NmsConfig } from '../task-modules/nms/nms-core.js';
 import { nmsConfigSchema } from '../task-modules/nms/nms.schema.js';
 
-export interface MaxIoUAssignerConfig {
-  type: 'MaxIoUAssigner';
-  pos_iou_thr: number;
-  neg_iou_thr: number | [number, number];
-  min_pos_iou: number;
-  gt_max_assign_all: boolean;
-  ignore_iof_thr: number;
-  ignore_wrt_candidates: boolean;
-  match_low_quality: boolean;
-  gpu_assign_thr: number;
-  iou_calculator: { type: 'BboxOverlaps2D'; scale?: number; dtype?: string | null };
-  perm_repeat_gt_cfg: null;
-}
-
-export interface RandomSamplerConfig {
-  type: 'RandomSampler';
-  num: number;
-  pos_fraction: number;
-  neg_pos_ub: number;
-  add_gt_as_proposals: boolean;
-}
-
 /** train_cfg.rpn: anchor targets of the RPN. */
 export interface RpnTrainConfig {
-  assigner: MaxIoUAssignerConfig;
-  sampler?: RandomSamplerConfig;
+  assigner: ComponentConfig;
+  sampler?: ComponentConfig;
   allowed_border: number;
   pos_weight: number;
   debug: boolean;
@@ -52,8 +30,8 @@ export interface ProposalConfig {
 
 /** train_cfg.rcnn: RoI sampling for the box head. */
 export interface RcnnTrainConfig {
-  assigner: MaxIoUAssignerConfig;
-  sampler: RandomSamplerConfig;
+  assigner: ComponentConfig;
+  sampler: ComponentConfig;
   pos_weight: number;
   debug: boolean;
 }
@@ -76,51 +54,14 @@ export interface TwoStageTestConfig {
   rcnn?: RcnnTestConfig;
 }
 
-const iou = { type: 'number', minimum: -1, maximum: 1 };
-
-export const maxIoUAssignerSchema: ConfigSchema = {
-  type: 'object',
-  properties: {
-    type: { const: 'MaxIoUAssigner', description: 'the only assigner ported so far' },
-    pos_iou_thr: { ...iou, description: 'priors with max IoU >= this are positive' },
-    neg_iou_thr: { anyOf: [iou, { type: 'array', items: iou, minItems: 2, maxItems: 2 }], description: 'max IoU below this (or within [lo, hi)) is negative' },
-    min_pos_iou: { ...iou, default: 0 },
-    gt_max_assign_all: { type: 'boolean', default: true },
-    ignore_iof_thr: { type: 'number', default: -1 },
-    ignore_wrt_candidates: { type: 'boolean', default: true },
-    match_low_quality: { type: 'boolean', default: true },
-    gpu_assign_thr: { type: 'number', default: -1, description: 'accepted for mmdet configs; there is no GPU/CPU switch' },
-    iou_calculator: {
-      type: 'object',
-      properties: { type: { const: 'BboxOverlaps2D' }, scale: { type: 'number' }, dtype: { type: ['string', 'null'] } },
-      required: ['type'],
-      additionalProperties: false,
-      default: { type: 'BboxOverlaps2D' },
-    },
-    perm_repeat_gt_cfg: { type: 'null', default: null, description: 'repeated-gt permutation is not ported' },
-  },
-  required: ['type', 'pos_iou_thr', 'neg_iou_thr'],
-  additionalProperties: false,
-};
-
-export const randomSamplerSchema: ConfigSchema = {
-  type: 'object',
-  properties: {
-    type: { const: 'RandomSampler', description: 'the only sampler ported so far' },
-    num: { type: 'integer', minimum: 1, description: 'samples per image' },
-    pos_fraction: { type: 'number', minimum: 0, maximum: 1 },
-    neg_pos_ub: { type: 'number', default: -1, description: 'negatives at most this times the positives (-1: no bound)' },
-    add_gt_as_proposals: { type: 'boolean', default: true },
-  },
-  required: ['type', 'num', 'pos_fraction'],
-  additionalProperties: false,
-};
+const assignerRef = componentRef('TASK_UTILS', 'assigns each prior to a ground truth (MaxIoUAssigner)');
+const samplerRef = componentRef('TASK_UTILS', 'chooses the priors that enter the loss (RandomSampler)');
 
 export const rpnTrainConfigSchema: ConfigSchema = {
   type: 'object',
   properties: {
-    assigner: maxIoUAssignerSchema,
-    sampler: randomSamplerSchema,
+    assigner: assignerRef,
+    sampler: samplerRef,
     allowed_border: { type: 'number', description: 'anchors may cross the image border by this many pixels; -1: any' },
     pos_weight: { type: 'number', description: 'label weight of positives; <= 0 means 1' },
     debug: { type: 'boolean', default: false },
@@ -144,8 +85,8 @@ export const proposalConfigSchema: ConfigSchema = {
 export const rcnnTrainConfigSchema: ConfigSchema = {
   type: 'object',
   properties: {
-    assigner: maxIoUAssignerSchema,
-    sampler: randomSamplerSchema,
+    assigner: assignerRef,
+    sampler: samplerRef,
     pos_weight: { type: 'number', description: 'label weight of positives; <= 0 means 1' },
     debug: { type: 'boolean', default: false },
   },

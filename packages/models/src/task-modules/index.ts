@@ -8,6 +8,9 @@ import { deltaXYWHBBoxCoderDescriptor } from './bbox-coder/delta-xywh-bbox-coder
 import { singleRoIExtractorDescriptor } from './roi-extractor/single-roi-extractor.descriptor.js';
 
 export * from './anchor-generator/anchor-generator.js';
+export * from './assigners/index.js';
+export * from './bbox-overlaps/index.js';
+export * from './samplers/index.js';
 export * from './anchor-generator/anchor-generator.descriptor.js';
 export * from './bbox-coder/delta-xywh-bbox-coder.js';
 export * from './bbox-coder/delta-xywh-bbox-coder.descriptor.js';
