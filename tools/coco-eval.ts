@@ -7,7 +7,7 @@
  * line naming the file, with exit status 1.
  */
 import { Command } from 'commander';
-import { evaluateCocoBbox, formatCocoSummary, loadCocoAnnotations, loadCocoResults } from '../packages/data/src/evaluation/index.js';
+import { evaluateCocoBbox, formatCocoSummary, loadCocoAnnotations, loadCocoResults } from '@tsdet/data';
 
 const program = new Command()
   .name('coco-eval')

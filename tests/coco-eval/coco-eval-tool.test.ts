@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cocoMetricDescriptor, type CocoMetric, type CocoMetricConfig } from '../../packages/data/src/evaluation/index.js';
+import { cocoMetricDescriptor, type CocoMetric, type CocoMetricConfig } from '@tsdet/data';
 import { det, gtFile } from './support.js';
 
 interface Run {

@@ -4,7 +4,7 @@
  * AP is (number of thresholds reached at each precision level) / 101.
  */
 import { expect } from 'chai';
-import { COCO_IOU_THRS, evaluateCocoBbox, formatCocoSummary, type CocoBboxSummary } from '../../packages/data/src/evaluation/index.js';
+import { COCO_IOU_THRS, evaluateCocoBbox, formatCocoSummary, type CocoBboxSummary } from '@tsdet/data';
 import { det, gtFile, type Box } from './support.js';
 
 function expectStats(s: CocoBboxSummary, expected: Partial<Record<'AP' | 'AP50' | 'AP75' | 'APs' | 'APm' | 'APl' | 'AR1' | 'AR10' | 'AR100' | 'ARs' | 'ARm' | 'ARl', number>>): void {

@@ -1,5 +1,5 @@
 /** Small COCO fixtures for the evaluation tests. */
-import type { CocoAnnotations, CocoGtAnnotation, CocoResult } from '../../packages/data/src/evaluation/index.js';
+import type { CocoAnnotations, CocoGtAnnotation, CocoResult } from '@tsdet/data';
 
 export type Box = [number, number, number, number];
 

@@ -10,3 +10,4 @@ export * from './visualization/draw-detections.js';
 export * from './visualization/palette.js';
 export { registerData, dataContainerModule } from './register.js';
 export * from './inference/index.js';
+export * from './evaluation/index.js';

@@ -4,6 +4,7 @@
  */
 import { ContainerModule } from 'inversify';
 import { kindToken, loadComponents } from '@tsdet/core';
+import { cocoMetricDescriptor } from './evaluation/index.js';
 import { detDataPreprocessorDescriptor } from './preprocessor/det-data-preprocessor.js';
 import { TRANSFORM_DESCRIPTORS } from './transforms/index.js';
 
@@ -12,6 +13,7 @@ let registered = false;
 export const dataContainerModule = new ContainerModule(({ bind }) => {
   for (const descriptor of TRANSFORM_DESCRIPTORS) bind(kindToken('TRANSFORMS')).toConstantValue(descriptor);
   bind(kindToken('MODELS')).toConstantValue(detDataPreprocessorDescriptor);
+  bind(kindToken('METRICS')).toConstantValue(cocoMetricDescriptor);
 });
 
 export function registerData(): void {

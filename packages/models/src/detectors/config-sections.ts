@@ -6,7 +6,7 @@
  * training issue turns loops, schedulers, optimisers, hooks and datasets into components.
  * Pipelines already are: their steps are TRANSFORMS components (registered by @tsdet/data).
  */
-import { componentList, configSectionNames, registerConfigSection, type ConfigSchema } from '@tsdet/core';
+import { componentList, componentRef, configSectionNames, registerConfigSection, type ConfigSchema } from '@tsdet/core';
 
 type Properties = Record<string, ConfigSchema>;
 
@@ -94,27 +94,8 @@ const dataloaderSchema = dict(
   { required: ['dataset'] },
 );
 
-/** mmdet's CocoMetric arguments. */
-const cocoMetricSchema = dict(
-  {
-    type: { enum: ['CocoMetric'] },
-    ann_file: stringOrNull,
-    metric: { anyOf: [{ enum: ['bbox', 'segm', 'proposal', 'proposal_fast'] }, arrayOf({ enum: ['bbox', 'segm', 'proposal', 'proposal_fast'] })] },
-    classwise: boolean,
-    proposal_nums: arrayOf(positiveInteger),
-    iou_thrs: { type: ['array', 'null'], items: number },
-    metric_items: { type: ['array', 'null'], items: string },
-    format_only: boolean,
-    outfile_prefix: stringOrNull,
-    file_client_args: localFilesOnly,
-    backend_args: localFilesOnly,
-    collect_device: { enum: ['cpu', 'gpu'] },
-    prefix: stringOrNull,
-    sort_categories: boolean,
-    use_mp_eval: boolean,
-  },
-  { required: ['type'] },
-);
+/** An evaluator is a METRICS component (CocoMetric from @tsdet/data), validated by its own schema. */
+const evaluator = componentRef('METRICS', 'the metric computed on the validation / test split');
 
 const DATASET_SECTIONS: Record<string, ConfigSchema> = {
   dataset_type: { ...string, description: 'the dataset class name the loaders use (an mmdet config variable)' },
@@ -125,8 +106,8 @@ const DATASET_SECTIONS: Record<string, ConfigSchema> = {
   train_dataloader: dataloaderSchema,
   val_dataloader: dataloaderSchema,
   test_dataloader: dataloaderSchema,
-  val_evaluator: cocoMetricSchema,
-  test_evaluator: cocoMetricSchema,
+  val_evaluator: evaluator,
+  test_evaluator: evaluator,
 };
 
 // ---------------------------------------------------------------------------------------------
