@@ -58,6 +58,7 @@ export class ConvModule extends Module {
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
       if (this.norm && this.foldable) return convNormAct(x, this.conv, this.norm, this.activationIsRelu);
+      if (!this.norm && (this.activationIsRelu || !this.activate)) return this.conv.forward(x, this.activationIsRelu ? 'relu' : 'linear');
       let y: tf.Tensor = this.conv.forward(x);
       if (this.norm) y = this.norm.forward(y);
       if (this.activate) y = this.activate(y);

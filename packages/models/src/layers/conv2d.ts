@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module } from '@tsdet/core';
-import { releaseFolded } from './fused-conv-bn.js';
+import { recordingGradients, releaseFolded } from './fused-conv-bn.js';
 import { kaimingNormalFanOut, torchDefaultUniform } from './init.js';
 
 export type Pair = number | readonly [number, number];
@@ -48,12 +48,22 @@ export class Conv2d extends Module {
     this.bias = options.bias ? this.addParameter('bias', init === 'kaiming' ? tf.zeros([options.outChannels]) : torchDefaultUniform([options.outChannels], fanIn)) : undefined;
   }
 
-  forward(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => {
+  /**
+   * `activation` 'relu' applies a ReLU after the bias. Outside a gradient tape the conv, bias and
+   * ReLU run as one fused kernel; while recording gradients they stay separate ops, because
+   * tfjs's fused-conv gradient bypasses the registered Conv2D gradient (and fails on wasm).
+   */
+  forward(x: tf.Tensor4D, activation: 'linear' | 'relu' = 'linear'): tf.Tensor4D {
+    return tf.tidy((): tf.Tensor4D => {
       const [ph, pw] = this.padding;
       const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [ph, ph], [pw, pw], [0, 0]];
-      const y = tf.conv2d(x, this.weight as tf.Tensor4D, this.stride, pad, 'NHWC', this.dilation);
-      return this.bias ? tf.add(y, this.bias) : y;
+      const filter = this.weight as tf.Tensor4D;
+      if (!recordingGradients()) {
+        return tf.fused.conv2d({ x, filter, bias: this.bias, strides: this.stride, pad, dataFormat: 'NHWC', dilations: this.dilation, activation });
+      }
+      const y = tf.conv2d(x, filter, this.stride, pad, 'NHWC', this.dilation);
+      const biased: tf.Tensor4D = this.bias ? tf.add(y, this.bias) : y;
+      return activation === 'relu' ? tf.relu(biased) : biased;
     });
   }
 

@@ -92,7 +92,7 @@ export function convNormAct(x: tf.Tensor4D, conv: Conv2d, norm: NormLayer, relu:
 }
 
 /** True inside tf.grad / variableGrads: a tape is recording. */
-function recordingGradients(): boolean {
+export function recordingGradients(): boolean {
   return (tf.engine().state as unknown as { activeTape: unknown }).activeTape != null;
 }
 

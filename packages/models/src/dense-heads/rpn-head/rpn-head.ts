@@ -120,7 +120,8 @@ export class RPNHead extends Module {
   /** One level: conv -> ReLU -> (objectness, deltas). */
   forwardSingle(x: tf.Tensor4D): [tf.Tensor4D, tf.Tensor4D] {
     return tf.tidy(() => {
-      const h = tf.relu(this.rpnConv.forward(x));
+      // A single conv fuses its ReLU; a stack of ConvModules applies its own.
+      const h = this.rpnConv instanceof Conv2d ? this.rpnConv.forward(x, 'relu') : tf.relu(this.rpnConv.forward(x));
       return [this.rpnCls.forward(h), this.rpnReg.forward(h)];
     });
   }
