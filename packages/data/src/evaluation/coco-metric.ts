@@ -67,7 +67,7 @@ export class CocoMetric {
     const metrics = typeof cfg.metric === 'string' ? [cfg.metric] : cfg.metric;
     const other = metrics.filter((m) => m !== 'bbox');
     if (other.length || metrics.length === 0) {
-      throw new CocoMetricError(`CocoMetric: only metric 'bbox' is supported, got ${other.map((m) => `'${m}'`).join(', ') || 'none'} ('segm', 'proposal' and 'proposal_fast' are not implemented)`);
+      throw new CocoMetricError(`CocoMetric: only metric 'bbox' is supported, got ${other.map((m) => `'${m}'`).join(', ') || 'none'} ('segm', 'proposal' and 'proposal_fast' are not available in tsdet yet: evaluate bbox)`);
     }
     if (cfg.proposal_nums.length !== 3) throw new CocoMetricError(`CocoMetric: proposal_nums needs three values, got ${cfg.proposal_nums.length}`);
     this.maxDets = [cfg.proposal_nums[0]!, cfg.proposal_nums[1]!, cfg.proposal_nums[2]!];
