@@ -3,7 +3,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend/index.js';
 import { batchNormTrain, updateRunningStats } from './batch-norm.js';
 import { checkpoint, isRecomputing } from './checkpoint.js';
-import { discrepancy, tensorsLeakedBy, tensorsLeakedByAsync } from './grad-check.js';
+import { discrepancy } from './grad-check.js';
+import { tensorsLeakedBy, tensorsLeakedByAsync } from '../testing/leaks.js';
 import { installTrainingKernels } from './index.js';
 
 type ConvBlockWeights = [tf.Variable, tf.Variable];

@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend/index.js';
 import { conv2dFilterGrad, conv2dInputGrad, fastConvGradientsInstalled, type ConvOptions } from './conv2d-grad.js';
-import { discrepancy, numericGradient, tensorsLeakedBy } from './grad-check.js';
+import { discrepancy, numericGradient } from './grad-check.js';
+import { tensorsLeakedBy } from '../testing/leaks.js';
 import { installTrainingKernels } from './index.js';
 
 interface ConvCase {

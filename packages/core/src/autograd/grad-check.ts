@@ -67,17 +67,3 @@ export function discrepancy(actual: tf.Tensor | ArrayLike<number>, expected: tf.
 function values(t: tf.Tensor | ArrayLike<number>): ArrayLike<number> {
   return t instanceof tf.Tensor ? (t.dataSync() as ArrayLike<number>) : t;
 }
-
-/** Runs fn and returns how many more tensors are alive afterwards than before. */
-export function tensorsLeakedBy(fn: () => void): number {
-  const before = tf.memory().numTensors;
-  fn();
-  return tf.memory().numTensors - before;
-}
-
-/** Async variant of tensorsLeakedBy. */
-export async function tensorsLeakedByAsync(fn: () => Promise<void>): Promise<number> {
-  const before = tf.memory().numTensors;
-  await fn();
-  return tf.memory().numTensors - before;
-}

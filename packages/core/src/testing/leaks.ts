@@ -11,3 +11,17 @@ export async function withoutLeaks<T>(fn: () => T | Promise<T>, label = 'the cod
   if (after !== before) throw new Error(`${label} leaked ${after - before} tensor(s) (${before} before, ${after} after)`);
   return result;
 }
+
+/** Runs fn and returns how many more tensors are alive afterwards than before. */
+export function tensorsLeakedBy(fn: () => void): number {
+  const before = tf.memory().numTensors;
+  fn();
+  return tf.memory().numTensors - before;
+}
+
+/** Async variant of tensorsLeakedBy. */
+export async function tensorsLeakedByAsync(fn: () => Promise<void>): Promise<number> {
+  const before = tf.memory().numTensors;
+  await fn();
+  return tf.memory().numTensors - before;
+}

@@ -5,17 +5,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module } from '@tsdet/core';
 import { buildActivation, type Activation, type ActivationConfig } from './activation.js';
-import { Conv2d, type Pair } from './conv2d.js';
+import { Conv2d, type Conv2dOptions } from './conv2d.js';
 import { convNormAct, prefoldConvNormChildren } from './fused-conv-bn.js';
 import { buildNormLayer, type NormConfig, type NormLayer } from './norm.js';
 
-export interface ConvModuleOptions {
-  inChannels: number;
-  outChannels: number;
-  kernelSize: Pair;
-  stride?: Pair;
-  padding?: Pair;
-  dilation?: Pair;
+/** The conv's geometry as Conv2d takes it; ConvModule decides bias and init itself. */
+export interface ConvModuleOptions extends Omit<Conv2dOptions, 'bias' | 'init'> {
   /** 'auto' (default): a bias exactly when there is no norm. */
   bias?: boolean | 'auto';
   normCfg?: NormConfig | null;

@@ -11,8 +11,8 @@ import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, loadCheckpoint, loadStateDict, MODELS, toFloat32, type Module, type RawTensor } from '@tsdet/core';
 import { registerModels } from '../register.js';
+import { compareArrays } from '../parity/compare.js';
 import { buildPlugin } from './plugin.js';
-import { PLUGIN_DESCRIPTORS } from './index.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 const FIXTURES = process.env['TSDET_FIXTURES'] ?? resolve(REPO_ROOT, '../shared/fixtures');
@@ -27,28 +27,11 @@ interface Backbone extends Module {
   forward(x: tf.Tensor4D): tf.Tensor4D[];
 }
 
-/** Registers the models and, until register.ts lists them, the plugins; never twice. */
-function registerPlugins(): void {
-  registerModels();
-  for (const descriptor of PLUGIN_DESCRIPTORS) if (!MODELS.has(descriptor.type)) MODELS.register(descriptor);
-}
-
-/** Largest |got - ref| - (atol + rtol |ref|), and the largest |got - ref|, over an NCHW reference. */
-function compare(got: Float32Array, ref: Float32Array, atol: number, rtol: number): { excess: number; maxAbs: number } {
-  let excess = -Infinity;
-  let maxAbs = 0;
-  for (let i = 0; i < ref.length; i++) {
-    const diff = Math.abs(got[i]! - ref[i]!);
-    maxAbs = Math.max(maxAbs, Number.isNaN(diff) ? Infinity : diff);
-    excess = Math.max(excess, Number.isNaN(diff) ? Infinity : diff - (atol + rtol * Math.abs(ref[i]!)));
-  }
-  return { excess, maxAbs };
-}
 
 describe('plugins in ResNet-50: fixture resnet50_plugins_eval (mmdet parity)', () => {
   before(async () => {
     await initBackend({ backend: 'cpu', verbose: false });
-    registerPlugins();
+    registerModels();
   });
 
   it("names the plugin children as mmcv's build_plugin_layer does", () => {
@@ -89,10 +72,10 @@ describe('plugins in ResNet-50: fixture resnet50_plugins_eval (mmdet parity)', (
     const results = outputs.map((got, i) => {
       const ref = toFloat32(io.get(`output.${i}`) as RawTensor);
       expect(got.length, `output.${i} size`).to.equal(ref.length);
-      return compare(got, ref, atols[i]!, rtol);
+      return compareArrays(`output.${i}`, got, ref, { atol: atols[i]!, rtol });
     });
     const summary = results.map((r, i) => `output.${i}: max |diff| ${r.maxAbs.toExponential(2)} (atol ${atols[i]})`).join('; ');
-    expect(results.every((r) => r.excess <= 0), summary).to.equal(true);
+    expect(results.every((r) => r.ok), summary).to.equal(true);
     model.dispose();
     expect(tf.memory().numTensors, 'tensors left after dispose').to.equal(tensorsAtStart);
   });

@@ -13,7 +13,7 @@ import { fixturesDir } from '../parity/fixture-case.js';
 import { REPO_ROOT } from '../parity/repo-root.js';
 import { runCase } from '../parity/run-case.js';
 import '../parity/runners.js';
-import { registerTaskModules } from './test-support.test.js';
+import { registerModels } from '../register.js';
 
 const FIXTURES = fixturesDir(REPO_ROOT);
 
@@ -29,7 +29,7 @@ for (const backend of ['wasm', 'cpu'] as BackendName[]) {
   describe(`parity: task-module fixtures from mmdetection (${backend})`, () => {
     before(async () => {
       await initBackend({ backend, threads: 1, verbose: false });
-      registerTaskModules();
+      registerModels();
     });
 
     for (const [name, count] of Object.entries(EXPECTED_COMPARISONS)) {

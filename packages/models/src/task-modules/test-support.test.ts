@@ -5,31 +5,17 @@
  */
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigValidationError, MODELS, TASK_UTILS, type ComponentConfig, type ComponentDescriptor } from '@tsdet/core';
+import { ConfigValidationError, MODELS, TASK_UTILS, type ComponentConfig } from '@tsdet/core';
 import { registerModels } from '../register.js';
-import { ROI_EXTRACTOR_DESCRIPTORS, TASK_MODULE_DESCRIPTORS } from './index.js';
 
-/**
- * Loads the package's components, then this folder's descriptors if register.ts does not list
- * them yet. registerModels() first, so a later registerModels() elsewhere is a no-op and never
- * sees ours as duplicates.
- */
-export function registerTaskModules(): void {
-  registerModels();
-  const add = (registry: typeof MODELS, descriptors: ComponentDescriptor[]) => {
-    for (const d of descriptors) if (!registry.has(d.type)) registry.register(d);
-  };
-  add(TASK_UTILS, TASK_MODULE_DESCRIPTORS);
-  add(MODELS, ROI_EXTRACTOR_DESCRIPTORS);
-}
 
 export function buildTaskUtil<T>(cfg: ComponentConfig): T {
-  registerTaskModules();
+  registerModels();
   return TASK_UTILS.build<T>(cfg, { path: 'test' });
 }
 
 export function buildModel<T>(cfg: ComponentConfig): T {
-  registerTaskModules();
+  registerModels();
   return MODELS.build<T>(cfg, { path: 'test' });
 }
 

@@ -16,7 +16,6 @@ import { fixturesDir } from '../../parity/fixture-case.js';
 import { REPO_ROOT } from '../../parity/repo-root.js';
 import { runCase, type CaseReport } from '../../parity/run-case.js';
 import { registerModels } from '../../register.js';
-import { fpnDescriptor } from './fpn.descriptor.js';
 import { FPN, torchNearestIndices, upsampleTo } from './fpn.js';
 
 // test_fpn's setup: four levels of 8..64 channels at 64, 32, 16, 8 pixels, 8 output channels.
@@ -26,11 +25,6 @@ const OUT_CHANNELS = 8;
 /** What every start_level=1, num_outs=5 case returns: P3..P7 of a 64-pixel input (NHWC). */
 const P3_TO_P7 = [32, 16, 8, 4, 2].map((s) => [1, s, s, OUT_CHANNELS]);
 
-/** Registers the models and, until register.ts lists it, the FPN; never twice. */
-function registerFpn(): void {
-  registerModels();
-  if (!MODELS.has('FPN')) MODELS.register(fpnDescriptor);
-}
 
 function build(cfg: Record<string, unknown>): FPN {
   return MODELS.build<FPN>({ type: 'FPN', in_channels: IN_CHANNELS, out_channels: OUT_CHANNELS, ...cfg }, { path: 'model.neck' });
@@ -65,7 +59,7 @@ function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
 describe('FPN (mmdet test_necks.py::test_fpn)', () => {
   before(async () => {
     await initBackend({ backend: 'wasm', threads: 1, verbose: false });
-    registerFpn();
+    registerModels();
   });
 
   it('1-2: builds with end_level -1, and with end_level 3 (the last level, so the same as -1)', () => {
@@ -143,7 +137,7 @@ describe('FPN (mmdet test_necks.py::test_fpn)', () => {
 describe('FPN: structure, sources of the extra levels, init and errors', () => {
   before(async () => {
     await initBackend({ backend: 'wasm', threads: 1, verbose: false });
-    registerFpn();
+    registerModels();
   });
 
   it('uses only levels start_level..end_level (inclusive) when end_level is not the last', async () => {
@@ -320,7 +314,7 @@ describe('FPN: structure, sources of the extra levels, init and errors', () => {
 describe('FPN on the cpu backend: PyTorch nearest indices and gradients', () => {
   before(async () => {
     await initBackend({ backend: 'cpu', verbose: false });
-    registerFpn();
+    registerModels();
   });
 
   it("upsamples 26 -> 44 with PyTorch's float32 indices where tfjs's cpu kernel picks another row", () => {
@@ -382,7 +376,7 @@ describe('parity: FPN fixtures from mmdetection', () => {
   describe('eval cases (wasm, 1 thread)', () => {
     before(async () => {
       await initBackend({ backend: 'wasm', threads: 1, verbose: false });
-      registerFpn();
+      registerModels();
     });
     it('fpn_default_maxpool: 5 outputs, P6 = max_pool(P5) 2x3 -> 1x2', () => void expectParity('fpn_default_maxpool', 5));
     it("fpn_on_input: 5 outputs, P6 = conv(C5), 2x3 -> 4x5 nearest top-down", () => void expectParity('fpn_on_input', 5));
@@ -391,7 +385,7 @@ describe('parity: FPN fixtures from mmdetection', () => {
   describe('train case (cpu: wasm lacks Conv2DBackpropFilter until the fast conv gradients land)', () => {
     before(async () => {
       await initBackend({ backend: 'cpu', verbose: false });
-      registerFpn();
+      registerModels();
     });
     it('fpn_train: outputs, loss and all 16 gradients (start_level 1, on_output, ReLU before extra convs)', () => {
       const report = expectParity('fpn_train', 5 + 1 + 16);

@@ -291,19 +291,8 @@ export function torchNearestIndices(inSize: number, outSize: number): number[] {
 function nearestTo(x: tf.Tensor4D, size: [number, number]): tf.Tensor4D {
   const rows = torchNearestIndices(x.shape[1], size[0]);
   const cols = torchNearestIndices(x.shape[2], size[1]);
-  if (resizeAgreesWithTorch(x.shape[1], rows) && resizeAgreesWithTorch(x.shape[2], cols)) return resizeNearest(x, size);
+  if (resizeAgreesWithTorch(x.shape[1], rows) && resizeAgreesWithTorch(x.shape[2], cols)) return tf.image.resizeNearestNeighbor(x, size); // its cpu gradient is fixed by core's installTrainingKernels
   return tf.gather(tf.gather(x, rows, 1), cols, 2);
-}
-
-/**
- * tf.image.resizeNearestNeighbor with a correct gradient on every backend. tfjs's cpu
- * ResizeNearestNeighborGrad (4.22) reads dy at the input's batch offset instead of dy's, so
- * every sample after the first gets a wrong gradient; one sample at a time sidesteps it.
- */
-function resizeNearest(x: tf.Tensor4D, size: [number, number]): tf.Tensor4D {
-  const batch = x.shape[0];
-  if (tf.getBackend() !== 'cpu' || batch === 1) return tf.image.resizeNearestNeighbor(x, size);
-  return tf.concat(tf.split<tf.Tensor4D>(x, batch, 0).map((sample) => tf.image.resizeNearestNeighbor(sample, size)), 0);
 }
 
 /**

@@ -4,16 +4,13 @@
  */
 import { expect } from 'chai';
 import { TASK_UTILS } from '@tsdet/core';
-import { expectAllClose, expectSchemaError, registerTaskModules } from '../test-support.test.js';
-import { ASSIGNER_SAMPLER_DESCRIPTORS, MaxIoUAssigner } from './index.js';
+import { expectAllClose, expectSchemaError } from '../test-support.test.js';
+import { registerModels } from '../../register.js';
+import { MaxIoUAssigner } from './index.js';
 
-export function registerAssignersSamplers(): void {
-  registerTaskModules();
-  for (const d of ASSIGNER_SAMPLER_DESCRIPTORS) if (!TASK_UTILS.has(d.type)) TASK_UTILS.register(d);
-}
 
 const build = (cfg: Record<string, unknown> = {}) => {
-  registerAssignersSamplers();
+  registerModels();
   return TASK_UTILS.build<MaxIoUAssigner>({ type: 'MaxIoUAssigner', pos_iou_thr: 0.5, neg_iou_thr: 0.5, ...cfg }, { path: 'test' });
 };
 
@@ -124,7 +121,7 @@ describe('MaxIoUAssigner', () => {
     });
 
     it('names the config path of each error', () => {
-      registerAssignersSamplers();
+      registerModels();
       expectSchemaError(() => TASK_UTILS.build({ type: 'MaxIoUAssigner', pos_iou_thr: 0.7 }, { path: 'test' }), /missing required key 'neg_iou_thr'/);
       expectSchemaError(() => build({ neg_iou_thr: [-0.1, 0.3] }), /test\.neg_iou_thr/);
       expectSchemaError(() => build({ neg_iou_thr: [0.1, 0.3, 0.5] }), /test\.neg_iou_thr/);

@@ -5,12 +5,12 @@
 import { expect } from 'chai';
 import { TASK_UTILS, seededRandom } from '@tsdet/core';
 import { AssignResult, MaxIoUAssigner } from '../assigners/index.js';
-import { registerAssignersSamplers } from '../assigners/max-iou-assigner.test.js';
+import { registerModels } from '../../register.js';
 import { expectSchemaError } from '../test-support.test.js';
 import { RandomSampler, SamplingResult, randomChoice } from './index.js';
 
 const build = (cfg: Record<string, unknown> = {}) => {
-  registerAssignersSamplers();
+  registerModels();
   return TASK_UTILS.build<RandomSampler>({ type: 'RandomSampler', num: 20, pos_fraction: 0.25, ...cfg }, { path: 'test' });
 };
 
@@ -148,7 +148,7 @@ describe('RandomSampler', () => {
       expectSchemaError(() => build({ num: 2.5 }), /test\.num/);
       expectSchemaError(() => build({ add_gt_as_proposals: 'yes' }), /test\.add_gt_as_proposals/);
       expectSchemaError(() => build({ neg_pos_ubs: 3 }), /unknown key for RandomSampler/);
-      registerAssignersSamplers();
+      registerModels();
       expectSchemaError(() => TASK_UTILS.build({ type: 'RandomSampler', num: 256 }, { path: 'test' }), /missing required key 'pos_fraction'/);
     });
 
