@@ -11,3 +11,5 @@ export * from './visualization/palette.js';
 export { registerData, dataContainerModule } from './register.js';
 export * from './inference/index.js';
 export * from './evaluation/index.js';
+export * from './datasets/index.js';
+export * from './loader/index.js';

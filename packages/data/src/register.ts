@@ -4,6 +4,7 @@
  */
 import { ContainerModule } from 'inversify';
 import { kindToken, loadComponents } from '@tsdet/core';
+import { cocoDatasetDescriptor } from './datasets/coco-dataset.js';
 import { cocoMetricDescriptor } from './evaluation/index.js';
 import { detDataPreprocessorDescriptor } from './preprocessor/det-data-preprocessor.js';
 import { TRANSFORM_DESCRIPTORS } from './transforms/index.js';
@@ -14,6 +15,7 @@ export const dataContainerModule = new ContainerModule(({ bind }) => {
   for (const descriptor of TRANSFORM_DESCRIPTORS) bind(kindToken('TRANSFORMS')).toConstantValue(descriptor);
   bind(kindToken('MODELS')).toConstantValue(detDataPreprocessorDescriptor);
   bind(kindToken('METRICS')).toConstantValue(cocoMetricDescriptor);
+  bind(kindToken('DATASETS')).toConstantValue(cocoDatasetDescriptor);
 });
 
 export function registerData(): void {

@@ -1,14 +1,14 @@
 import { ConfigValidationError, componentList, defineComponent, joinPath, TRANSFORMS, type ComponentConfig, type ConfigIssue, type SourceLookup } from '@tsdet/core';
-import type { DetResults, Transform } from './types.js';
+import type { DetResults, Transform, TransformContext } from './types.js';
 
 /** mmcv Compose: runs transforms in order; a transform returning null drops the sample. */
 export class Compose implements Transform {
   constructor(readonly transforms: readonly Transform[]) {}
 
-  async transform(results: DetResults): Promise<DetResults | null> {
+  async transform(results: DetResults, context?: TransformContext): Promise<DetResults | null> {
     let data = results;
     for (const step of this.transforms) {
-      const next = await step.transform(data);
+      const next = await step.transform(data, context);
       if (next === null) return null;
       data = next;
     }

@@ -41,9 +41,20 @@ export interface DetResults {
   readonly [key: string]: unknown;
 }
 
+/**
+ * What a pipeline run carries besides the data: the sample's own random stream. The data loader
+ * derives it from (seed, epoch, sample index), so that an augmentation draws the same numbers
+ * whatever order samples are loaded in and wherever a run is resumed (mmcv draws from numpy's
+ * global state instead, which depends on the worker and the order).
+ */
+export interface TransformContext {
+  /** Uniform numbers in [0, 1). */
+  readonly random: () => number;
+}
+
 /** mmcv's BaseTransform: returns the new results, or null to drop the sample. */
 export interface Transform {
-  transform(results: DetResults): DetResults | null | Promise<DetResults | null>;
+  transform(results: DetResults, context?: TransformContext): DetResults | null | Promise<DetResults | null>;
 }
 
 /** mmengine's InstanceData restricted to what detection boxes need. */
