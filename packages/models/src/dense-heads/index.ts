@@ -2,6 +2,7 @@
 import type { ComponentDescriptor } from '@tsdet/core';
 import { rpnHeadDescriptor } from './rpn-head/rpn-head.descriptor.js';
 
+export * from './rpn-head/anchor-targets.js';
 export * from './rpn-head/proposals.js';
 export * from './rpn-head/rpn-head.js';
 export * from './rpn-head/rpn-head.descriptor.js';

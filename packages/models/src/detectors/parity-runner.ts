@@ -35,20 +35,20 @@ function toleranceOf(c: FixtureCase, group: string): Tolerance {
   return { atol: entry[1], rtol };
 }
 
-function metasOf(c: FixtureCase): ImageMeta[] {
+export function metasOf(c: FixtureCase): ImageMeta[] {
   const metas = c.json['data_samples_metainfo'];
   if (!Array.isArray(metas)) throw new Error(`${c.dir}/case.json: no data_samples_metainfo list`);
   return metas as ImageMeta[];
 }
 
-/** The detector of the case, weights loaded strictly, in eval mode. */
-function buildDetector(c: FixtureCase): TwoStageDetector {
+/** The detector of the case, weights loaded strictly, in the case's mode (eval unless 'train'). */
+export function buildDetector(c: FixtureCase): TwoStageDetector {
   const { data_preprocessor: _notApplied, ...component } = c.json.component;
   const model = MODELS.build<unknown>(component as ComponentConfig, { path: `${c.name}/case.json:component` });
   if (!(model instanceof TwoStageDetector)) throw new Error(`${c.dir}: component built a ${String(model)}, not a two-stage detector`);
   if (!c.weights) throw new Error(`${c.dir}: a detector case needs weights.safetensors`);
   loadStateDict(model, c.weights, { strict: true, source: `${c.dir}/weights.safetensors` });
-  return model.eval();
+  return c.json.mode === 'train' ? model.train() : model.eval();
 }
 
 /** NHWC ours vs the stored NCHW tensor `key`. */
@@ -69,7 +69,7 @@ function compareLevels(c: FixtureCase, prefix: string, group: string, ours: read
 }
 
 /** A stored instance list: `<prefix>.bboxes`, `.scores` and (detections) `.labels`. */
-function storedInstances(c: FixtureCase, prefix: string): InstanceResults {
+export function storedInstances(c: FixtureCase, prefix: string): InstanceResults {
   const bboxes = toFloat32(ioTensor(c, `${prefix}.bboxes`));
   const scores = toFloat32(ioTensor(c, `${prefix}.scores`));
   const labels = c.io.has(`${prefix}.labels`) ? Int32Array.from(toFloat32(ioTensor(c, `${prefix}.labels`))) : new Int32Array(scores.length);
@@ -167,7 +167,7 @@ function compareDetector(c: FixtureCase, model: TwoStageDetector): Comparison[] 
   ];
 }
 
-function isDetectorCase(c: FixtureCase): boolean {
+export function isDetectorCase(c: FixtureCase): boolean {
   return DETECTOR_TYPES.has(String(c.json.component['type']));
 }
 

@@ -30,6 +30,15 @@ export interface InstanceResults {
   readonly labels: Int32Array;
 }
 
+/**
+ * One image's annotated boxes, mmdet's gt_instances / ignored_instances: bboxes [k * 4] rows of
+ * (x1, y1, x2, y2) in input pixels, labels [k] (0-based classes). @tsdet/data's InstanceData fits.
+ */
+export interface BoxInstances {
+  readonly bboxes: Float32Array;
+  readonly labels: Int32Array;
+}
+
 export function instanceCount(instances: InstanceResults): number {
   return instances.scores.length;
 }

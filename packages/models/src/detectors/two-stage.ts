@@ -8,13 +8,17 @@
  * entries in mmdet either: mean/std are non-persistent buffers). `predict` takes an already
  * preprocessed NHWC batch, as mmdet's predict does; `testStep` runs the preprocessor first, as
  * mmengine's test_step does.
+ *
+ * Training: `loss` is mmdet's TwoStageDetector.loss on a preprocessed batch (RPN losses and
+ * train-time proposals, then the RoI head's losses); `computeLosses` runs the preprocessor in
+ * training mode first, which makes the detector a TrainableModel for @tsdet/engine.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Module } from '@tsdet/core';
+import { globalRandom, Module, type LossDict, type TrainableModel } from '@tsdet/core';
 import type { FeatureShape } from '../backbones/resnet/resnet.js';
 import type { RPNHead } from '../dense-heads/rpn-head/rpn-head.js';
-import type { StandardRoIHead } from '../roi-heads/standard-roi-head/standard-roi-head.js';
-import type { ImageMeta, InstanceResults, Shape2 } from './structures.js';
+import type { RoILossTrace, StandardRoIHead } from '../roi-heads/standard-roi-head/standard-roi-head.js';
+import type { BoxInstances, ImageMeta, InstanceResults, Shape2 } from './structures.js';
 import type { TwoStageTestConfig, TwoStageTrainConfig } from './train-test-cfg.schema.js';
 
 /** A backbone: NHWC image batch -> NHWC levels, lowest first; optionally their channels and strides. */
@@ -38,6 +42,29 @@ export interface PreprocessedSample {
 export interface PreprocessedBatch {
   readonly inputs: tf.Tensor4D;
   readonly data_samples: readonly PreprocessedSample[] | null;
+}
+
+/**
+ * One training sample after preprocessing: metadata and annotations (@tsdet/data's
+ * DetDataSample fits). `proposals` replaces the RPN when the detector has none.
+ */
+export interface TrainingSample extends PreprocessedSample {
+  readonly gt_instances: BoxInstances;
+  readonly ignored_instances?: BoxInstances;
+  readonly proposals?: { readonly bboxes: Float32Array };
+}
+
+export interface DetectorLossOptions {
+  /** PRNG of the RPN and RoI samplers; default the training stream globalRandom(). */
+  random?: () => number;
+  /** Filled with host copies of the intermediate results (proposals, RoI sampling, rois, head outputs). */
+  trace?: DetectorLossTrace;
+}
+
+export interface DetectorLossTrace {
+  /** Train-time proposals per image (train_cfg.rpn_proposal). */
+  proposals?: InstanceResults[];
+  roi?: RoILossTrace;
 }
 
 /**
@@ -70,7 +97,7 @@ export interface DetectorPredictOptions {
   proposals?: readonly InstanceResults[];
 }
 
-export class TwoStageDetector extends Module {
+export class TwoStageDetector extends Module implements TrainableModel {
   readonly backbone: Backbone;
   readonly neck: Neck | undefined;
   readonly rpnHead: RPNHead | undefined;
@@ -116,6 +143,66 @@ export class TwoStageDetector extends Module {
     }
   }
 
+  /**
+   * mmdet's TwoStageDetector.loss on a preprocessed NHWC batch: features, the RPN's losses on
+   * gts relabelled 0 and its proposals (train_cfg.rpn_proposal, else test_cfg.rpn; detached),
+   * then the RoI head's losses. Keys as mmdet's: loss_rpn_cls / loss_rpn_bbox (one scalar per
+   * level), loss_cls, acc, loss_bbox. The caller owns the returned scalars; nothing else outlives
+   * the call. Call `train()` first, as with mmdet.
+   */
+  loss(batchInputs: tf.Tensor4D, samples: readonly TrainingSample[], options: DetectorLossOptions = {}): LossDict {
+    const metas = samples.map((s, i) => imageMetaOf(s, i));
+    this.checkBatch(batchInputs, metas);
+    const roiHead = this.requirePart(this.roiHead, 'roi_head', 'training');
+    const gts = samples.map((s, i) => gtInstancesOf(s, i));
+    const ignores = samples.map((s) => s.ignored_instances);
+    const random = options.random ?? globalRandom().uniform;
+    const feats = this.extractFeat(batchInputs);
+    const losses: LossDict = {};
+    try {
+      let proposals: readonly { readonly bboxes: Float32Array }[];
+      if (this.rpnHead) {
+        const rpnGts = gts.map((g) => ({ bboxes: g.bboxes, labels: new Int32Array(g.labels.length) }));
+        const rpn = this.rpnHead.lossAndPredict(feats, rpnGts, metas, ignores, this.proposalConfig(), { random });
+        Object.assign(losses, rpn.losses);
+        proposals = rpn.proposals;
+        if (options.trace) options.trace.proposals = rpn.proposals;
+      } else {
+        proposals = samples.map((s, i) => s.proposals ?? missingProposals(this.path, i));
+      }
+      const roiTrace: RoILossTrace | undefined = options.trace ? (options.trace.roi = {}) : undefined;
+      Object.assign(losses, roiHead.loss(feats, proposals, gts, ignores, { random, trace: roiTrace }));
+      return losses;
+    } catch (error) {
+      tf.dispose(Object.values(losses).flat());
+      throw error;
+    } finally {
+      tf.dispose(feats);
+    }
+  }
+
+  /**
+   * mmengine's train_step up to the losses: the data preprocessor (training mode), then `loss`.
+   * Meant to run inside the optimiser's gradient scope.
+   */
+  computeLosses(batch: unknown): LossDict {
+    if (!this.dataPreprocessor) throw new Error(`${this.path}.data_preprocessor: computeLosses needs a data preprocessor (the config sets none; call loss with a preprocessed batch)`);
+    const { inputs, data_samples: samples } = this.dataPreprocessor.forward(batch, true);
+    try {
+      if (!samples) throw new Error(`${this.path}.data_preprocessor: returned no data samples, so there are no annotations to learn from`);
+      return this.loss(inputs, samples as readonly TrainingSample[]);
+    } finally {
+      inputs.dispose();
+    }
+  }
+
+  /** train_cfg.rpn_proposal, else test_cfg.rpn (mmdet's fallback). */
+  private proposalConfig() {
+    const cfg = this.trainCfg?.rpn_proposal ?? this.testCfg?.rpn;
+    if (!cfg) throw new Error(`${this.path}.train_cfg.rpn_proposal: training with an RPN needs the train-time proposal settings (or test_cfg.rpn)`);
+    return cfg;
+  }
+
   /** mmengine's test_step: the data preprocessor (from the config), then predict with rescale. */
   testStep(batch: unknown): InstanceResults[] {
     if (!this.dataPreprocessor) throw new Error(`${this.path}.data_preprocessor: testStep needs a data preprocessor (the config sets none; call predict with a preprocessed batch)`);
@@ -133,14 +220,28 @@ export class TwoStageDetector extends Module {
     if (metas.length !== batchInputs.shape[0]) throw new Error(`${this.path}: ${metas.length} image metas for a batch of ${batchInputs.shape[0]}`);
   }
 
-  private requirePart<T>(part: T | undefined, key: string): T {
-    if (!part) throw new Error(`${this.path}.${key}: predicting needs a ${key} (the config sets none)`);
+  private requirePart<T>(part: T | undefined, key: string, what = 'predicting'): T {
+    if (!part) throw new Error(`${this.path}.${key}: ${what} needs a ${key} (the config sets none)`);
     return part;
   }
 }
 
 /** mmdet's FasterRCNN: a TwoStageDetector whose backbone, RPN and RoI head are required. */
 export class FasterRCNN extends TwoStageDetector {}
+
+function missingProposals(path: string, image: number): never {
+  throw new Error(`${path}: without an rpn_head, training needs precomputed proposals (data sample ${image} has no proposals)`);
+}
+
+/** A sample's gt_instances, checked: boxes flat [k * 4] with one label each. */
+function gtInstancesOf(sample: TrainingSample, index: number): BoxInstances {
+  const gt = sample.gt_instances as BoxInstances | undefined;
+  if (!gt || !(gt.bboxes instanceof Float32Array) || !(gt.labels instanceof Int32Array)) {
+    throw new Error(`data sample ${index}: gt_instances must have bboxes (Float32Array, x1 y1 x2 y2 rows) and labels (Int32Array); load annotations (LoadAnnotations, PackDetInputs)`);
+  }
+  if (gt.bboxes.length !== gt.labels.length * 4) throw new Error(`data sample ${index}: gt_instances has ${gt.bboxes.length / 4} boxes but ${gt.labels.length} labels`);
+  return gt;
+}
 
 function isShape2(value: unknown): value is Shape2 {
   return Array.isArray(value) && value.length >= 2 && value.slice(0, 2).every((v) => typeof v === 'number');

@@ -4,5 +4,6 @@
  */
 import '../task-modules/parity-runners.js';
 import '../detectors/parity-runner.js';
+import '../detectors/train-parity-runner.js';
 
 export {};

@@ -3,6 +3,7 @@ import type { ComponentDescriptor } from '@tsdet/core';
 import { convFCBBoxHeadDescriptor, shared2FCBBoxHeadDescriptor, shared4Conv1FCBBoxHeadDescriptor } from './bbox-heads/convfc-bbox-head.descriptor.js';
 import { standardRoIHeadDescriptor } from './standard-roi-head/standard-roi-head.descriptor.js';
 
+export * from './bbox-heads/bbox-targets.js';
 export * from './bbox-heads/convfc-bbox-head.js';
 export * from './bbox-heads/convfc-bbox-head.descriptor.js';
 export * from './bbox-heads/convfc-bbox-head.schema.js';

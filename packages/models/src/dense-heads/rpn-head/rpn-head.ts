@@ -8,15 +8,19 @@
  * order, which is the order of mmdet's permute(1, 2, 0).reshape(-1, c) and of the anchors.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Module } from '@tsdet/core';
+import { globalRandom, Module } from '@tsdet/core';
 import { hostScoped, type BBoxCoder } from '../../detectors/parts.js';
-import { requireScaleFactor, unscaleBoxes, type ImageMeta, type InstanceResults } from '../../detectors/structures.js';
+import { requireScaleFactor, unscaleBoxes, type BoxInstances, type ImageMeta, type InstanceResults, type Shape2 } from '../../detectors/structures.js';
 import type { ProposalConfig, RpnTrainConfig } from '../../detectors/train-test-cfg.schema.js';
 import { ConvModule } from '../../layers/conv-module.js';
 import { Conv2d } from '../../layers/conv2d.js';
 import { normalInit } from '../../layers/init.js';
 import type { ClassificationLoss, RegressionLoss } from '../../losses/index.js';
 import type { AnchorGenerator, Size2 } from '../../task-modules/anchor-generator/anchor-generator.js';
+import type { PriorAssigner } from '../../task-modules/assigners/assigner.js';
+import { PseudoSampler } from '../../task-modules/samplers/pseudo-sampler.js';
+import type { PriorSampler } from '../../task-modules/samplers/sampler.js';
+import { anchorSetOf, batchAnchorTargets, imageAnchorTargets, type AnchorSet, type BatchAnchorTargets } from './anchor-targets.js';
 import { filterAndSuppress, selectTopPerLevel, type LevelCandidates } from './proposals.js';
 import type { NormalInitConfig } from './rpn-head.schema.js';
 
@@ -30,6 +34,10 @@ export interface RPNHeadOptions {
   lossBbox: RegressionLoss;
   regDecodedBbox?: boolean;
   trainCfg?: RpnTrainConfig | null;
+  /** Built from train_cfg.assigner; training needs it. */
+  assigner?: PriorAssigner | null;
+  /** Built from train_cfg.sampler; without one, a PseudoSampler (as mmdet). */
+  sampler?: PriorSampler | null;
   testCfg?: ProposalConfig | null;
   initCfg?: NormalInitConfig | null;
   /** Config path named in errors. */
@@ -40,6 +48,18 @@ export interface RPNHeadOptions {
 export interface RPNOutputs {
   clsScores: tf.Tensor4D[];
   bboxPreds: tf.Tensor4D[];
+}
+
+/** mmdet's RPN loss dict: one scalar per FPN level for each term (parseLosses sums them). */
+// A type, not an interface, so that tf.tidy accepts it as a TensorContainer.
+export type RPNLosses = {
+  loss_rpn_cls: tf.Scalar[];
+  loss_rpn_bbox: tf.Scalar[];
+};
+
+export interface RPNLossOptions {
+  /** PRNG of the sampler; default the training stream globalRandom(). */
+  random?: () => number;
 }
 
 export interface RPNPredictOptions {
@@ -69,6 +89,9 @@ class ConvStack extends Module {
   }
 }
 
+/** An RPN has one class (objectness); background is label num_classes = 1. */
+const RPN_BACKGROUND_LABEL = 1;
+
 export class RPNHead extends Module {
   readonly inChannels: number;
   readonly featChannels: number;
@@ -84,7 +107,11 @@ export class RPNHead extends Module {
   readonly rpnConv: Conv2d | ConvStack;
   readonly rpnCls: Conv2d;
   readonly rpnReg: Conv2d;
+  readonly assigner: PriorAssigner | null;
+  readonly sampler: PriorSampler;
   readonly path: string;
+  /** Anchors per feature-map configuration: the same image sizes recur every step. */
+  readonly #anchorCache = new Map<string, AnchorSet>();
 
   constructor(options: RPNHeadOptions) {
     super();
@@ -99,6 +126,8 @@ export class RPNHead extends Module {
     this.regDecodedBbox = options.regDecodedBbox ?? false;
     this.trainCfg = options.trainCfg ?? null;
     this.testCfg = options.testCfg ?? null;
+    this.assigner = options.assigner ?? null;
+    this.sampler = options.sampler ?? new PseudoSampler();
     this.clsOutChannels = this.lossCls.useSigmoid ? 1 : 2;
     const anchors = this.numBasePriors;
     this.rpnConv = this.registerModule(
@@ -157,7 +186,7 @@ export class RPNHead extends Module {
     const batch = clsScores[0]!.shape[0];
     if (metas.length !== batch) throw new Error(`${this.path}: ${metas.length} image metas for a batch of ${batch}`);
     const sizes = clsScores.map((c): Size2 => [c.shape[1], c.shape[2]]);
-    const anchors = sizes.map((size, level) => this.anchorGenerator.levelPriors(size, level));
+    const anchors = this.anchorsFor(sizes).levels;
     const scores = clsScores.map((c) => this.objectness(c));
     const deltas = bboxPreds.map((b) => b.dataSync() as Float32Array);
     return metas.map((meta, image) => {
@@ -167,6 +196,90 @@ export class RPNHead extends Module {
       });
       return this.predictSingle(levels, meta, image, cfg, options.rescale ?? false);
     });
+  }
+
+  /**
+   * mmdet's loss_and_predict: forward, the losses, and the proposals of `proposalCfg`
+   * (train_cfg.rpn_proposal), which are host arrays and so detached. The caller owns the losses.
+   */
+  lossAndPredict(feats: readonly tf.Tensor4D[], gts: readonly BoxInstances[], metas: readonly ImageMeta[], ignores: readonly (BoxInstances | undefined)[], proposalCfg: ProposalConfig, options: RPNLossOptions = {}): { losses: RPNLosses; proposals: InstanceResults[] } {
+    const { clsScores, bboxPreds } = this.forward(feats);
+    try {
+      const losses = this.lossByFeat(clsScores, bboxPreds, gts, metas, ignores, options);
+      return { losses, proposals: this.predictByFeat(clsScores, bboxPreds, metas, { cfg: proposalCfg, rescale: false }) };
+    } finally {
+      tf.dispose([...clsScores, ...bboxPreds]);
+    }
+  }
+
+  /**
+   * mmdet's AnchorHead.loss_by_feat: anchor targets of every image (host), then per level the
+   * classification loss over anchors with label weights and the regression loss of the positives'
+   * deltas, both divided by avg_factor = Σ SamplingResult.avg_factor. `gts` carry the RPN's labels
+   * (all 0: the detector zeroes them, as mmdet does).
+   */
+  lossByFeat(clsScores: readonly tf.Tensor4D[], bboxPreds: readonly tf.Tensor4D[], gts: readonly BoxInstances[], metas: readonly ImageMeta[], ignores: readonly (BoxInstances | undefined)[], options: RPNLossOptions = {}): RPNLosses {
+    this.checkLevels(clsScores.length);
+    const anchors = this.anchorsFor(clsScores.map((c): Size2 => [c.shape[1], c.shape[2]]));
+    const targets = this.batchTargets(anchors, gts, metas, ignores, options.random ?? globalRandom().uniform);
+    return tf.tidy(() => {
+      const regTargets = this.regressionTargets(targets, anchors.all.length / 4, metas.length);
+      const losses: RPNLosses = { loss_rpn_cls: [], loss_rpn_bbox: [] };
+      targets.levelRows.forEach(({ start, count }, level) => {
+        const cls = tf.reshape(clsScores[level]!, [-1, this.clsOutChannels]);
+        const labels = tf.tensor1d(targets.labels.subarray(start, start + count), 'int32');
+        const labelWeights = tf.tensor1d(targets.labelWeights.subarray(start, start + count));
+        losses.loss_rpn_cls.push(this.lossCls.forward(cls, labels, { weight: labelWeights, avgFactor: targets.avgFactor }) as tf.Scalar);
+        const deltas = tf.reshape(bboxPreds[level]!, [-1, 4]) as tf.Tensor2D;
+        const pred = this.regDecodedBbox ? this.bboxCoder.decode(tf.tile(tf.tensor2d(anchors.levels[level]!, [anchors.counts[level]!, 4]), [metas.length, 1]) as tf.Tensor2D, deltas) : deltas;
+        const weights = tf.tensor2d(targets.bboxWeights.subarray(4 * start, 4 * (start + count)), [count, 4]);
+        losses.loss_rpn_bbox.push(this.lossBbox.forward(pred, tf.slice(regTargets, [start, 0], [count, 4]), { weight: weights, avgFactor: targets.avgFactor }) as tf.Scalar);
+      });
+      return losses;
+    });
+  }
+
+  /** Assignment and sampling per image on the host, laid out for the per-level losses. */
+  private batchTargets(anchors: AnchorSet, gts: readonly BoxInstances[], metas: readonly ImageMeta[], ignores: readonly (BoxInstances | undefined)[], random: () => number): BatchAnchorTargets {
+    const cfg = this.trainCfg;
+    if (!cfg || !this.assigner) throw new Error(`${this.path}: computing losses needs train_cfg (the detector's train_cfg.rpn with an assigner)`);
+    if (gts.length !== metas.length) throw new Error(`${this.path}: ${gts.length} gt instance lists for ${metas.length} images`);
+    const options = { assigner: this.assigner, sampler: this.sampler, allowedBorder: cfg.allowed_border, posWeight: cfg.pos_weight, backgroundLabel: RPN_BACKGROUND_LABEL, random };
+    const images = metas.map((meta, image) => imageAnchorTargets(anchors, this.validFlagsFor(anchors, meta), meta.img_shape, gts[image]!, ignores[image], options));
+    return batchAnchorTargets(images, anchors);
+  }
+
+  /**
+   * [rows, 4] regression targets: the positives' encoded deltas (or their gt boxes with
+   * reg_decoded_bbox) scattered into zeros, encoded in one call for the whole batch.
+   */
+  private regressionTargets(targets: BatchAnchorTargets, anchorsPerImage: number, batch: number): tf.Tensor2D {
+    const rows = anchorsPerImage * batch;
+    const numPos = targets.posRows.length;
+    if (numPos === 0) return tf.zeros([rows, 4]);
+    const gtBoxes = tf.tensor2d(targets.posGtBboxes, [numPos, 4]);
+    const values = this.regDecodedBbox ? gtBoxes : this.bboxCoder.encode(tf.tensor2d(targets.posAnchors, [numPos, 4]), gtBoxes);
+    return tf.scatterND(tf.tensor2d(targets.posRows, [numPos, 1], 'int32'), values, [rows, 4]) as tf.Tensor2D;
+  }
+
+  /** The anchors of these feature-map sizes (cached: they depend on nothing else). */
+  private anchorsFor(sizes: readonly Size2[]): AnchorSet {
+    const key = sizes.map((s) => s.join('x')).join(',');
+    let set = this.#anchorCache.get(key);
+    if (!set) {
+      set = anchorSetOf(sizes.map((size, level) => this.anchorGenerator.levelPriors(size, level)), sizes);
+      if (this.#anchorCache.size > 64) this.#anchorCache.clear();
+      this.#anchorCache.set(key, set);
+    }
+    return set;
+  }
+
+  /** mmdet's valid_flags for one image, from its pad_shape (locations over the batch padding are invalid). */
+  private validFlagsFor(anchors: AnchorSet, meta: ImageMeta): Uint8Array {
+    const padShape: Shape2 = meta.pad_shape ?? meta.batch_input_shape ?? meta.img_shape;
+    const flags = new Uint8Array(anchors.all.length / 4);
+    anchors.sizes.forEach((size, level) => flags.set(this.anchorGenerator.levelValidFlags(size, padShape, level), anchors.starts[level]!));
+    return flags;
   }
 
   /** _predict_by_feat_single: top nms_pre per level, decode clipped to img_shape, filter, level-wise NMS. */

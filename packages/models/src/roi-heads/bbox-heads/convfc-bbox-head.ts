@@ -10,7 +10,7 @@
  * then load from mmdet checkpoints unchanged.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Module } from '@tsdet/core';
+import { gatherRows, Module } from '@tsdet/core';
 import { hostScoped, type BBoxCoder } from '../../detectors/parts.js';
 import { emptyInstances, requireScaleFactor, unscaleBoxes, type ImageMeta, type InstanceResults } from '../../detectors/structures.js';
 import type { RcnnTestConfig } from '../../detectors/train-test-cfg.schema.js';
@@ -21,6 +21,7 @@ import type { NormConfig } from '../../layers/norm.js';
 import type { ClassificationLoss, RegressionLoss } from '../../losses/index.js';
 import { multiclassNmsArrays } from '../../task-modules/nms/nms-core.js';
 import { pairOf } from '../../task-modules/roi-align/sampling-plan.js';
+import type { RoiTargets } from './bbox-targets.js';
 
 /** The branch layout: how many convs and fcs are shared, and how many each branch adds. */
 export interface BranchCounts {
@@ -54,6 +55,25 @@ export interface ConvFCBBoxHeadOptions extends BranchCounts {
 export interface BBoxHeadOutputs {
   clsScore: tf.Tensor2D | undefined;
   bboxPred: tf.Tensor2D | undefined;
+}
+
+/**
+ * mmdet's BBoxHead.loss dict: softmax classification loss, top-1 accuracy in percent (logged,
+ * not optimised) and the regression loss; loss_cls and acc are absent when there is no roi.
+ */
+// A type, not an interface, so that tf.tidy accepts it as a TensorContainer.
+export type BBoxLosses = {
+  loss_cls?: tf.Scalar;
+  acc?: tf.Scalar;
+  loss_bbox?: tf.Scalar;
+};
+
+/** mmdet's accuracy(pred, target) with topk 1: correct rows * (100 / rows), no gradient. */
+export function topOneAccuracy(clsScore: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => {
+    const correct = tf.sum(tf.cast(tf.equal(tf.argMax(clsScore, 1), labels), 'float32'));
+    return tf.mul(correct, Math.fround(100 / clsScore.shape[0])) as tf.Scalar;
+  });
 }
 
 /** nn.ModuleList: children 0, 1, ... as in the state dict. */
@@ -163,6 +183,43 @@ export class ConvFCBBoxHead extends Module {
   }
 
   /**
+   * mmdet's BBoxHead.loss on the sampled rois (flat [R * 5]) with their targets: loss_cls over
+   * every row weighted by label_weights / max(#weighted rows, 1); acc; loss_bbox on the positive
+   * rows only, using each row's deltas of its gt class (or the agnostic 4), divided by R, the
+   * number of sampled rows (not the positives). The caller owns the returned scalars.
+   */
+  loss(clsScore: tf.Tensor2D | undefined, bboxPred: tf.Tensor2D | undefined, rois: Float32Array, targets: RoiTargets): BBoxLosses {
+    const numRois = targets.labels.length;
+    if (rois.length !== numRois * 5) throw new Error(`${this.path}: ${rois.length / 5} rois for ${numRois} target rows`);
+    return tf.tidy(() => {
+      const losses: BBoxLosses = {};
+      if (clsScore && numRois > 0) {
+        const labels = tf.tensor1d(targets.labels, 'int32');
+        const weighted = targets.labelWeights.reduce((n, w) => n + (w > 0 ? 1 : 0), 0);
+        losses.loss_cls = this.lossCls.forward(clsScore, labels, { weight: tf.tensor1d(targets.labelWeights), avgFactor: Math.max(weighted, 1) }) as tf.Scalar;
+        losses.acc = topOneAccuracy(clsScore, labels);
+      }
+      if (bboxPred) losses.loss_bbox = this.regressionLoss(bboxPred, rois, targets);
+      return losses;
+    });
+  }
+
+  private regressionLoss(bboxPred: tf.Tensor2D, rois: Float32Array, targets: RoiTargets): tf.Scalar {
+    const numPos = targets.posRows.length;
+    const numRois = targets.labels.length;
+    // mmdet: bbox_pred[pos_inds].sum() without positives: 0, still attached to the graph.
+    if (numPos === 0) return tf.sum(tf.slice(bboxPred, [0, 0], [0, -1])) as tf.Scalar;
+    const pred = this.regDecodedBbox ? this.bboxCoder.decode(roiBoxes(rois), bboxPred) : bboxPred;
+    const perClass = this.regClassAgnostic ? 1 : this.numClasses;
+    const width = pred.shape[1] / perClass;
+    const rowIndex = this.regClassAgnostic ? targets.posRows : targets.posRows.map((r, k) => r * perClass + targets.posLabels[k]!);
+    const posPred = gatherRows(tf.reshape(pred, [numRois * perClass, width]), tf.tensor1d(rowIndex, 'int32'));
+    const gtBoxes = tf.tensor2d(targets.posGtBboxes, [numPos, 4]);
+    const target = this.regDecodedBbox ? gtBoxes : this.bboxCoder.encode(tf.tensor2d(targets.posPriors, [numPos, 4]), gtBoxes);
+    return this.lossBbox.forward(posPred, target, { weight: tf.onesLike(target), avgFactor: numRois }) as tf.Scalar;
+  }
+
+  /**
    * mmdet's _predict_by_feat_single for one image: softmax scores, class-specific (or agnostic)
    * decode clipped to img_shape, rescale by 1 / scale_factor, multiclass NMS (score_thr, nms,
    * max_per_img). `rois` [r * 5]; `clsScore` [r * (C + 1)] and `bboxPred` [r * 4C] host values.
@@ -254,6 +311,14 @@ export class ConvFCBBoxHead extends Module {
       throw new Error(`${this.path}: RoI features must be [R, ${this.roiFeatSize.join(', ')}, ${this.inChannels}] (NHWC; roi_feat_size, in_channels), got [${x.shape.join(', ')}]`);
     }
   }
+}
+
+/** The [x1, y1, x2, y2] columns of flat [R * 5] rois, as an [R, 4] tensor. */
+function roiBoxes(rois: Float32Array): tf.Tensor2D {
+  const count = rois.length / 5;
+  const boxes = new Float32Array(count * 4);
+  for (let k = 0; k < count; k++) boxes.set(rois.subarray(5 * k + 1, 5 * k + 5), 4 * k);
+  return tf.tensor2d(boxes, [count, 4]);
 }
 
 /** Weight from `weight`, bias 0 (inside a tidy: assign shares the data). */

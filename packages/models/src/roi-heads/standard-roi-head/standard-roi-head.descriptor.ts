@@ -4,10 +4,12 @@
  * Mask R-CNN config fails at validation with the key named. train_cfg / test_cfg are the
  * detector's `train_cfg.rcnn` / `test_cfg.rcnn`.
  */
-import { componentRef, defineComponent, type ComponentConfig, type ConfigSchema } from '@tsdet/core';
+import { componentRef, defineComponent, type BuildContext, type ComponentConfig, type ConfigSchema } from '@tsdet/core';
 import { expectBuilt } from '../../detectors/parts.js';
 import { nullable, rcnnTestConfigSchema, rcnnTrainConfigSchema, type RcnnTestConfig, type RcnnTrainConfig } from '../../detectors/train-test-cfg.schema.js';
+import { isPriorAssigner, type PriorAssigner } from '../../task-modules/assigners/assigner.js';
 import { SingleRoIExtractor } from '../../task-modules/roi-extractor/single-roi-extractor.js';
+import { isPriorSampler, type PriorSampler } from '../../task-modules/samplers/sampler.js';
 import { ConvFCBBoxHead } from '../bbox-heads/convfc-bbox-head.js';
 import { StandardRoIHead } from './standard-roi-head.js';
 
@@ -46,7 +48,7 @@ export const standardRoIHeadDescriptor = defineComponent<StandardRoIHeadConfig, 
     const extractor = expectBuilt(ctx.build('MODELS', cfg.bbox_roi_extractor, 'bbox_roi_extractor'), (v): v is SingleRoIExtractor => v instanceof SingleRoIExtractor, `${ctx.path}.bbox_roi_extractor`, 'a SingleRoIExtractor');
     const head = expectBuilt(ctx.build('MODELS', cfg.bbox_head, 'bbox_head'), (v): v is ConvFCBBoxHead => v instanceof ConvFCBBoxHead, `${ctx.path}.bbox_head`, 'a box head (ConvFCBBoxHead family)');
     checkExtractorFeedsHead(extractor, head, ctx.path);
-    return new StandardRoIHead({ bboxRoiExtractor: extractor, bboxHead: head, trainCfg: cfg.train_cfg, testCfg: cfg.test_cfg, path: ctx.path });
+    return new StandardRoIHead({ bboxRoiExtractor: extractor, bboxHead: head, trainCfg: cfg.train_cfg, ...trainingParts(cfg.train_cfg, ctx), testCfg: cfg.test_cfg, path: ctx.path });
   },
 });
 
@@ -61,4 +63,14 @@ function checkExtractorFeedsHead(extractor: SingleRoIExtractor, head: ConvFCBBox
     problems.push(`${path}.bbox_head.roi_feat_size is ${head.roiFeatSize.join('x')}, but ${path}.bbox_roi_extractor.roi_layer.output_size gives ${h}x${w}`);
   }
   if (problems.length) throw new Error(problems.join('; '));
+}
+
+/** The assigner and sampler of train_cfg.rcnn (TASK_UTILS components). */
+function trainingParts(trainCfg: RcnnTrainConfig | null, ctx: BuildContext): { assigner?: PriorAssigner; sampler?: PriorSampler } {
+  if (!trainCfg) return {};
+  const at = (key: string) => `${ctx.path}.train_cfg.${key}`;
+  return {
+    assigner: expectBuilt(ctx.build('TASK_UTILS', trainCfg.assigner, 'train_cfg.assigner'), isPriorAssigner, at('assigner'), 'an assigner (with assign)'),
+    sampler: expectBuilt(ctx.build('TASK_UTILS', trainCfg.sampler, 'train_cfg.sampler'), isPriorSampler, at('sampler'), 'a sampler (with sample)'),
+  };
 }

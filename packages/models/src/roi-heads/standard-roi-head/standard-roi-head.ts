@@ -6,19 +6,44 @@
  * `roi_head.bbox_head.*`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Module } from '@tsdet/core';
+import { globalRandom, Module } from '@tsdet/core';
 import { hostScoped } from '../../detectors/parts.js';
-import { bbox2roi, emptyInstances, type ImageMeta, type InstanceResults } from '../../detectors/structures.js';
+import { bbox2roi, emptyInstances, type BoxInstances, type ImageMeta, type InstanceResults } from '../../detectors/structures.js';
 import type { RcnnTestConfig, RcnnTrainConfig } from '../../detectors/train-test-cfg.schema.js';
+import type { PriorAssigner } from '../../task-modules/assigners/assigner.js';
 import type { SingleRoIExtractor } from '../../task-modules/roi-extractor/single-roi-extractor.js';
-import type { BBoxHeadOutputs, ConvFCBBoxHead } from '../bbox-heads/convfc-bbox-head.js';
+import type { PriorSampler } from '../../task-modules/samplers/sampler.js';
+import type { SamplingResult } from '../../task-modules/samplers/sampling-result.js';
+import { bboxTargets } from '../bbox-heads/bbox-targets.js';
+import type { BBoxHeadOutputs, BBoxLosses, ConvFCBBoxHead } from '../bbox-heads/convfc-bbox-head.js';
 
 export interface StandardRoIHeadOptions {
   bboxRoiExtractor: SingleRoIExtractor;
   bboxHead: ConvFCBBoxHead;
   trainCfg?: RcnnTrainConfig | null;
+  /** Built from train_cfg.assigner / train_cfg.sampler; training needs both. */
+  assigner?: PriorAssigner | null;
+  sampler?: PriorSampler | null;
   testCfg?: RcnnTestConfig | null;
   path?: string;
+}
+
+/** What StandardRoIHead.loss can hand back besides the losses (host copies, for inspection and parity). */
+export interface RoILossTrace {
+  /** Per image, the sampled positives and negatives. */
+  sampling?: SamplingResult[];
+  /** bbox2roi of the sampled priors, flat [R * 5]. */
+  rois?: Float32Array;
+  /** The box head's outputs on those rois, [R * (C + 1)] and [R * 4C]. */
+  clsScore?: Float32Array;
+  bboxPred?: Float32Array;
+}
+
+export interface RoILossOptions {
+  /** PRNG of the sampler; default the training stream globalRandom(). */
+  random?: () => number;
+  /** Filled with host copies of the sampling, rois and head outputs (costs a download). */
+  trace?: RoILossTrace;
 }
 
 export interface RoIPredictOptions {
@@ -38,6 +63,8 @@ export class StandardRoIHead extends Module {
   readonly bboxHead: ConvFCBBoxHead;
   readonly trainCfg: RcnnTrainConfig | null;
   readonly testCfg: RcnnTestConfig | null;
+  readonly assigner: PriorAssigner | null;
+  readonly sampler: PriorSampler | null;
   readonly path: string;
 
   constructor(options: StandardRoIHeadOptions) {
@@ -47,6 +74,42 @@ export class StandardRoIHead extends Module {
     this.bboxHead = this.registerModule('bbox_head', options.bboxHead);
     this.trainCfg = options.trainCfg ?? null;
     this.testCfg = options.testCfg ?? null;
+    this.assigner = options.assigner ?? null;
+    this.sampler = options.sampler ?? null;
+  }
+
+  /**
+   * mmdet's StandardRoIHead.loss (box branch): per image, assign the proposals to the gts (with
+   * the ignored boxes) and sample them (gts prepended as proposals with add_gt_as_proposals),
+   * then the box head on bbox2roi of the sampled priors and its losses. Gradients reach the
+   * features through RoIAlign. The caller owns the returned scalars.
+   */
+  loss(feats: readonly tf.Tensor4D[], proposals: readonly { readonly bboxes: Float32Array }[], gts: readonly BoxInstances[], ignores: readonly (BoxInstances | undefined)[] = [], options: RoILossOptions = {}): BBoxLosses {
+    if (proposals.length !== gts.length) throw new Error(`${this.path}: ${proposals.length} proposal lists for ${gts.length} images`);
+    const samplings = this.sampleProposals(proposals, gts, ignores, options.random ?? globalRandom().uniform);
+    const rois = bbox2roi(samplings.map((s) => ({ bboxes: s.priors })));
+    const numRois = rois.length / 5;
+    const targets = bboxTargets(samplings, this.bboxHead.numClasses, this.trainCfg!.pos_weight);
+    if (options.trace) Object.assign(options.trace, { sampling: samplings, rois });
+    // No roi at all (no gt and no proposal): mmdet's head then returns loss_bbox 0 only.
+    if (numRois === 0) return { loss_bbox: tf.scalar(0) };
+    return tf.tidy(() => {
+      const { bboxFeats, clsScore, bboxPred } = this.bboxForward(feats, tf.tensor2d(rois, [numRois, 5]));
+      bboxFeats.dispose();
+      if (options.trace) Object.assign(options.trace, { clsScore: clsScore?.dataSync().slice(), bboxPred: bboxPred?.dataSync().slice() });
+      return this.bboxHead.loss(clsScore, bboxPred, rois, targets);
+    });
+  }
+
+  /** Assignment and sampling of each image's proposals, on the host. */
+  private sampleProposals(proposals: readonly { readonly bboxes: Float32Array }[], gts: readonly BoxInstances[], ignores: readonly (BoxInstances | undefined)[], random: () => number): SamplingResult[] {
+    if (!this.trainCfg || !this.assigner || !this.sampler) throw new Error(`${this.path}: computing losses needs train_cfg (the detector's train_cfg.rcnn with an assigner and a sampler)`);
+    const { assigner, sampler } = this;
+    return proposals.map((p, image) => {
+      const gt = gts[image]!;
+      const assigned = assigner.assign(p.bboxes, gt.bboxes, gt.labels, ignores[image]?.bboxes);
+      return sampler.sample(assigned, p.bboxes, gt.bboxes, gt.labels, random);
+    });
   }
 
   /** RoI features from the first num_inputs levels, then the box head; the caller owns the tensors. */

@@ -1,5 +1,6 @@
 /** The RandomSampler config (mmdet's constructor arguments) and its TASK_UTILS descriptor. */
 import { defineComponent, type ConfigSchema } from '@tsdet/core';
+import { PseudoSampler } from './pseudo-sampler.js';
 import { RandomSampler } from './random-sampler.js';
 
 export interface RandomSamplerConfig {
@@ -24,4 +25,11 @@ export const randomSamplerDescriptor = defineComponent<RandomSamplerConfig, Rand
   description: 'Uniform random positive / negative sampler (mmdet RandomSampler)',
   schema: randomSamplerSchema,
   build: (cfg) => new RandomSampler({ num: cfg.num, posFraction: cfg.pos_fraction, negPosUb: cfg.neg_pos_ub, addGtAsProposals: cfg.add_gt_as_proposals }),
+});
+
+export const pseudoSamplerDescriptor = defineComponent<Record<string, never>, PseudoSampler>({
+  type: 'PseudoSampler',
+  description: 'Keeps every positive and negative; losses average over the positives (mmdet PseudoSampler)',
+  schema: { properties: {} },
+  build: () => new PseudoSampler(),
 });

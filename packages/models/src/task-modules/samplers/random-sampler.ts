@@ -10,10 +10,11 @@
  * 3. up to num - #pos negatives (gt_inds == 0), capped at int(neg_pos_ub * max(1, #pos)) when
  *    neg_pos_ub >= 0, chosen the same way.
  *
- * Randomness comes from the caller's PRNG (seededRandom from @tsdet/core): the same seed gives
- * the same sample. torch.randperm is replaced by a partial Fisher-Yates shuffle; indices come
+ * Randomness comes from the caller's PRNG, by default the training stream globalRandom() of
+ * @tsdet/core (seeded once per run, saved with checkpoints): the same seed gives the same sample. torch.randperm is replaced by a partial Fisher-Yates shuffle; indices come
  * out sorted and unique, as after mmdet's .unique().
  */
+import { globalRandom } from '@tsdet/core';
 import type { AssignResult } from '../assigners/assign-result.js';
 import { SamplingResult } from './sampling-result.js';
 
@@ -58,9 +59,9 @@ export class RandomSampler {
 
   /**
    * sample(assign_result, pred_instances{priors}, gt_instances{bboxes, labels}): boxes flat
-   * [N * 4]; `random` a PRNG giving uniforms in [0, 1), e.g. seededRandom(seed).
+   * [N * 4]; `random` a PRNG giving uniforms in [0, 1), by default globalRandom()'s.
    */
-  sample(assignResult: AssignResult, priors: ArrayLike<number>, gtBboxes: ArrayLike<number>, gtLabels: ArrayLike<number>, random: () => number): SamplingResult {
+  sample(assignResult: AssignResult, priors: ArrayLike<number>, gtBboxes: ArrayLike<number>, gtLabels: ArrayLike<number>, random: () => number = globalRandom().uniform): SamplingResult {
     if (priors.length % 4 !== 0 || gtBboxes.length % 4 !== 0) throw new Error('RandomSampler: priors and gt boxes must be flat [N, 4]');
     const numGts = gtBboxes.length / 4;
     if (gtLabels.length !== numGts) throw new Error(`RandomSampler: ${gtLabels.length} gt labels for ${numGts} gt boxes`);

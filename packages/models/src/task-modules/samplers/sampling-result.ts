@@ -27,15 +27,18 @@ export class SamplingResult {
   /** max(#pos, 1) and max(#neg, 1). */
   readonly numPos: number;
   readonly numNeg: number;
-  /** numPos + numNeg. */
+  /**
+   * What the losses divide by: numPos + numNeg, or numPos alone when `avgFactorWithNeg` is false
+   * (mmdet's PseudoSampler, which keeps every candidate, so negatives would swamp the average).
+   */
   readonly avgFactor: number;
 
-  constructor(posInds: Int32Array, negInds: Int32Array, priors: ArrayLike<number>, gtBboxes: ArrayLike<number>, assignResult: AssignResult, gtFlags: Uint8Array) {
+  constructor(posInds: Int32Array, negInds: Int32Array, priors: ArrayLike<number>, gtBboxes: ArrayLike<number>, assignResult: AssignResult, gtFlags: Uint8Array, avgFactorWithNeg = true) {
     this.posInds = posInds;
     this.negInds = negInds;
     this.numPos = Math.max(posInds.length, 1);
     this.numNeg = Math.max(negInds.length, 1);
-    this.avgFactor = this.numPos + this.numNeg;
+    this.avgFactor = avgFactorWithNeg ? this.numPos + this.numNeg : this.numPos;
     this.posPriors = gather(priors, posInds);
     this.negPriors = gather(priors, negInds);
     this.posIsGt = Uint8Array.from(posInds, (i) => gtFlags[i]!);
