@@ -50,6 +50,10 @@ const IR_VERSION = 8n;
 class NameAllocator {
   readonly #used = new Set<string>();
 
+  has(name: string): boolean {
+    return this.#used.has(name);
+  }
+
   take(wanted: string): string {
     let name = wanted;
     for (let k = 1; this.#used.has(name); k++) name = `${wanted}_${k}`;
@@ -110,7 +114,7 @@ export class GraphBuilder {
   output(value: Value, name: string, type: ElementType, dims?: readonly Dim[]): void {
     let outName = value;
     if (value !== name) {
-      const taken = this.#state.names.take(name);
+      const taken = this.#state.names.has(name) ? '' : this.#state.names.take(name);
       if (taken !== name) throw new Error(`ONNX export: graph output name '${name}' is already used`);
       this.nodes.push(create(NodeProtoSchema, { opType: 'Identity', input: [value], output: [name], name: `${name}/Identity` }));
       outName = name;
