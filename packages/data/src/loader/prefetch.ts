@@ -22,6 +22,10 @@ export async function* prefetched<T, R>(plan: Iterator<T>, load: (item: T) => Pr
     // Start the next load before handing this one over, so that `ahead` loads run while the
     // consumer works on `result`.
     refill();
+    // A result that was ready resolves through microtasks only, and the I/O callbacks that start
+    // and finish other loads (decodes finished while the consumer was busy) would wait behind a
+    // consumer that never gives the event loop a turn: give it one here.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     yield result;
   }
 }
