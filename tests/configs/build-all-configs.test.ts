@@ -14,6 +14,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigValidationError, initBackend, loadConfig, MODELS, prepareLoadedConfig, withoutLeaks, type Module } from '@tsdet/core';
 import { DetDataPreprocessor, registerData, type RawImage } from '@tsdet/data';
+import { registerEngine } from '@tsdet/engine';
 import { ContextBlock, registerModels, ResNet, TwoStageDetector, type InstanceResults } from '@tsdet/models';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..');
@@ -78,6 +79,7 @@ describe('configs/', () => {
     await initBackend({ backend: 'wasm', threads: 1, verbose: false });
     registerModels();
     registerData();
+    registerEngine();
   });
 
   const files = configFiles();

@@ -1,10 +1,9 @@
 /**
- * The top-level config sections of mmdet's `_base_` dataset, schedule and runtime files
- * (coco_detection, schedule_1x, default_runtime; mmdet-reference §4.9-§4.10), declared so that a
- * detection config validates as a whole. Plain schemas for now: every key of those files (and
- * of the mmengine/mmdet constructors they call) is described, anything else is rejected; the
- * training issue turns loops, schedulers, optimisers, hooks and datasets into components.
- * Pipelines already are: their steps are TRANSFORMS components (registered by @tsdet/data).
+ * The top-level config sections of mmdet's `_base_` dataset file (coco_detection;
+ * mmdet-reference §4.9), declared so that a detection config validates as a whole: every key of
+ * that file (and of the mmengine/mmdet constructors it calls) is described, anything else is
+ * rejected. Pipelines steps are TRANSFORMS components (registered by @tsdet/data). The schedule
+ * and runtime sections (schedule_1x, default_runtime) are @tsdet/engine's; see below.
  */
 import { componentList, componentRef, configSectionNames, registerConfigSection, type ConfigSchema } from '@tsdet/core';
 
@@ -12,7 +11,6 @@ type Properties = Record<string, ConfigSchema>;
 
 const string: ConfigSchema = { type: 'string' };
 const boolean: ConfigSchema = { type: 'boolean' };
-const number: ConfigSchema = { type: 'number' };
 const integer: ConfigSchema = { type: 'integer' };
 const positiveInteger: ConfigSchema = { type: 'integer', minimum: 1 };
 const nonNegativeInteger: ConfigSchema = { type: 'integer', minimum: 0 };
@@ -111,170 +109,26 @@ const DATASET_SECTIONS: Record<string, ConfigSchema> = {
 };
 
 // ---------------------------------------------------------------------------------------------
-// schedules/schedule_1x
+// schedules/schedule_1x and default_runtime
 
-const schedulerCommon: Properties = { by_epoch: boolean, begin: nonNegativeInteger, end: integer, last_step: integer, verbose: boolean, convert_to_iter_based: boolean };
+/**
+ * The schedule and runtime sections belong to @tsdet/engine, which validates them (loops,
+ * optimizer, schedulers, hooks...) once `registerEngine()` has run. Without the engine (the
+ * inference tools), a full mmdet config must still load: these keys are declared here as
+ * accepted-but-unchecked placeholders, which registerEngine replaces with the real schemas.
+ */
+const ENGINE_SECTION_KEYS = [
+  'train_cfg', 'val_cfg', 'test_cfg', 'param_scheduler', 'optim_wrapper', 'auto_scale_lr',
+  'default_scope', 'default_hooks', 'custom_hooks', 'env_cfg', 'randomness', 'work_dir', 'launcher', 'experiment_name',
+  'vis_backends', 'visualizer', 'log_processor', 'log_level', 'load_from', 'resume',
+];
 
-/** mmengine's LR schedulers as mmdet configs use them, each with its own arguments. */
-const paramSchedulerSchema = typedDict(
-  {
-    LinearLR: { ...schedulerCommon, start_factor: number, end_factor: number },
-    MultiStepLR: { ...schedulerCommon, milestones: arrayOf(nonNegativeInteger), gamma: number },
-    StepLR: { ...schedulerCommon, step_size: positiveInteger, gamma: number },
-    ConstantLR: { ...schedulerCommon, factor: number },
-    ExponentialLR: { ...schedulerCommon, gamma: number },
-    CosineAnnealingLR: { ...schedulerCommon, T_max: positiveInteger, eta_min: { type: ['number', 'null'] }, eta_min_ratio: { type: ['number', 'null'] } },
-    PolyLR: { ...schedulerCommon, eta_min: number, power: number },
-  },
-  'a learning-rate schedule over [begin, end) iterations or epochs',
+const ENGINE_PLACEHOLDERS: Record<string, ConfigSchema> = Object.fromEntries(
+  ENGINE_SECTION_KEYS.map((key) => [key, { description: 'a schedule/runtime section: validated by @tsdet/engine (registerEngine)' }]),
 );
-
-const optimizerSchema = typedDict(
-  {
-    SGD: { lr: number, momentum: number, weight_decay: number, dampening: number, nesterov: boolean },
-    Adam: { lr: number, betas: arrayOf(number), eps: number, weight_decay: number, amsgrad: boolean },
-    AdamW: { lr: number, betas: arrayOf(number), eps: number, weight_decay: number, amsgrad: boolean },
-  },
-  'the torch optimizer and its arguments',
-);
-
-// mmengine's `constructor` key (a custom optimiser constructor) is left out: ajv reads the
-// inherited Object.prototype.constructor of every dict as that property.
-const optimWrapperSchema = dict(
-  {
-    type: { enum: ['OptimWrapper', 'AmpOptimWrapper'] },
-    optimizer: optimizerSchema,
-    clip_grad: dict({ max_norm: number, norm_type: number, type: { enum: ['norm', 'value'] }, clip_value: number }, { nullable: true }),
-    accumulative_counts: positiveInteger,
-    paramwise_cfg: dict({
-      lr_mult: number,
-      decay_mult: number,
-      bias_lr_mult: number,
-      bias_decay_mult: number,
-      norm_decay_mult: number,
-      dwconv_decay_mult: number,
-      flat_decay_mult: number,
-      bypass_duplicate: boolean,
-      custom_keys: { type: 'object', additionalProperties: dict({ lr_mult: number, decay_mult: number }) },
-    }),
-    loss_scale: { anyOf: [number, { const: 'dynamic' }, { type: 'object' }] },
-    dtype: stringOrNull,
-  },
-  { required: ['optimizer'] },
-);
-
-const SCHEDULE_SECTIONS: Record<string, ConfigSchema> = {
-  train_cfg: dict(
-    { type: { enum: ['EpochBasedTrainLoop', 'IterBasedTrainLoop'] }, by_epoch: boolean, max_epochs: positiveInteger, max_iters: positiveInteger, val_begin: positiveInteger, val_interval: positiveInteger, dynamic_intervals: { type: ['array', 'null'], items: arrayOf(integer) } },
-    { description: 'the training loop (the model has its own model.train_cfg)' },
-  ),
-  val_cfg: dict({ type: { enum: ['ValLoop'] }, fp16: boolean }),
-  test_cfg: dict({ type: { enum: ['TestLoop'] }, fp16: boolean }),
-  param_scheduler: arrayOf(paramSchedulerSchema, 'learning-rate schedules, applied together'),
-  optim_wrapper: optimWrapperSchema,
-  auto_scale_lr: dict({ enable: boolean, base_batch_size: positiveInteger }, { description: 'scale lr by actual batch / base_batch_size when enabled' }),
-};
-
-// ---------------------------------------------------------------------------------------------
-// default_runtime
-
-const hookSchemas = {
-  runtime_info: typedDict({ RuntimeInfoHook: {} }, 'records runtime information'),
-  timer: typedDict({ IterTimerHook: {} }, 'times iterations and data loading'),
-  logger: typedDict(
-    {
-      LoggerHook: {
-        interval: positiveInteger,
-        ignore_last: boolean,
-        interval_exp_name: positiveInteger,
-        out_dir: stringOrNull,
-        out_suffix: { anyOf: [string, arrayOf(string)] },
-        keep_local: boolean,
-        log_metric_by_epoch: boolean,
-        file_client_args: localFilesOnly,
-        backend_args: localFilesOnly,
-      },
-    },
-    'logs every interval iterations',
-  ),
-  param_scheduler: typedDict({ ParamSchedulerHook: {} }, 'steps the param schedulers'),
-  checkpoint: typedDict(
-    {
-      CheckpointHook: {
-        interval: integer,
-        by_epoch: boolean,
-        save_optimizer: boolean,
-        save_param_scheduler: boolean,
-        out_dir: stringOrNull,
-        max_keep_ckpts: integer,
-        save_last: boolean,
-        save_best: { anyOf: [string, arrayOf(string), { type: 'null' }] },
-        rule: { anyOf: [{ enum: ['greater', 'less'] }, arrayOf({ enum: ['greater', 'less'] }), { type: 'null' }] },
-        greater_keys: { type: ['array', 'null'], items: string },
-        less_keys: { type: ['array', 'null'], items: string },
-        filename_tmpl: stringOrNull,
-        published_keys: { type: ['array', 'string', 'null'], items: string },
-        save_begin: nonNegativeInteger,
-        file_client_args: localFilesOnly,
-        backend_args: localFilesOnly,
-      },
-    },
-    'saves checkpoints every interval epochs or iterations',
-  ),
-  sampler_seed: typedDict({ DistSamplerSeedHook: {} }, 'reseeds the sampler every epoch'),
-  visualization: typedDict(
-    { DetVisualizationHook: { draw: boolean, interval: positiveInteger, score_thr: number, show: boolean, wait_time: number, test_out_dir: stringOrNull, backend_args: localFilesOnly } },
-    'draws predictions during validation and testing',
-  ),
-};
-
-const visBackendSchema = typedDict(
-  {
-    LocalVisBackend: { save_dir: string, img_save_dir: string, config_save_file: string, scalar_save_file: string },
-    TensorboardVisBackend: { save_dir: string },
-  },
-  'where logs and images are written',
-);
-
-const RUNTIME_SECTIONS: Record<string, ConfigSchema> = {
-  default_scope: { enum: ['mmdet'], description: "mmengine's registry scope; tsdet has one scope" },
-  default_hooks: dict(Object.fromEntries(Object.entries(hookSchemas).map(([key, schema]) => [key, { ...schema, type: ['object', 'null'] }]))),
-  env_cfg: dict({
-    cudnn_benchmark: boolean,
-    mp_cfg: dict({ mp_start_method: { enum: ['fork', 'spawn', 'forkserver'] }, opencv_num_threads: nonNegativeInteger }),
-    dist_cfg: dict({ backend: { enum: ['nccl', 'gloo', 'mpi'] }, timeout: positiveInteger }),
-  }),
-  vis_backends: arrayOf(visBackendSchema),
-  visualizer: dict(
-    {
-      type: { enum: ['DetLocalVisualizer'] },
-      name: string,
-      vis_backends: arrayOf(visBackendSchema),
-      save_dir: stringOrNull,
-      bbox_color: { type: ['string', 'array', 'null'] },
-      text_color: { type: ['string', 'array', 'null'] },
-      mask_color: { type: ['string', 'array', 'null'] },
-      line_width: number,
-      alpha: number,
-    },
-    { required: ['type'] },
-  ),
-  log_processor: dict({
-    type: { enum: ['LogProcessor'] },
-    window_size: positiveInteger,
-    by_epoch: boolean,
-    custom_cfg: { type: ['array', 'null'], items: { type: 'object' } },
-    num_digits: positiveInteger,
-    log_with_hierarchy: boolean,
-    mean_pattern: string,
-  }),
-  log_level: { enum: ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'] },
-  load_from: { ...stringOrNull, description: 'checkpoint of the whole model to start from' },
-  resume: { type: 'boolean', description: 'resume training from load_from (or the latest checkpoint in work_dir)' },
-};
 
 /** Every section this file declares, by the mmdet file that uses it. */
-export const DETECTION_CONFIG_SECTIONS: Record<string, ConfigSchema> = { ...DATASET_SECTIONS, ...SCHEDULE_SECTIONS, ...RUNTIME_SECTIONS };
+export const DETECTION_CONFIG_SECTIONS: Record<string, ConfigSchema> = { ...DATASET_SECTIONS, ...ENGINE_PLACEHOLDERS };
 
 /**
  * Declares the sections above; a section some other package declared first is left alone
