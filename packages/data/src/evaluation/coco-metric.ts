@@ -1,10 +1,14 @@
 /**
- * mmdet's CocoMetric (bbox only) as a METRICS descriptor. Not registered anywhere yet: bind
- * `cocoMetricDescriptor` under METRICS (e.g. in packages/data/src/register.ts) to use it from configs.
+ * mmdet's CocoMetric (bbox only) as a METRICS component, used as mmengine's Evaluator uses a
+ * metric: `datasetMeta` set from the dataset, `process(batch, predictions)` per batch, then
+ * `evaluate(size)`. Files of COCO results can be evaluated directly with `evaluateResults`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { defineComponent } from '@tsdet/core';
+import type { DatasetMetaInfo } from '../datasets/det-dataset.js';
+import type { DetectionResult } from '../inference/detector.js';
+import type { DetDataBatch } from '../preprocessor/det-data-preprocessor.js';
 import { evaluateCocoBbox, type CocoBboxSummary } from './coco-eval.js';
 import { checkCocoAnnotations, checkCocoResults, CocoFormatError, type CocoAnnotations, type CocoResult } from './coco-types.js';
 
@@ -56,11 +60,26 @@ export function loadCocoResults(file: string, gt: CocoAnnotations, gtFile = 'the
   return checkCocoResults(readJson(file), gt, file, gtFile);
 }
 
+/** What `process` keeps per image: its COCO results (mmengine's metric.results). */
+export interface CocoImageResults {
+  readonly image_id: number;
+  readonly detections: readonly CocoResult[];
+}
+
+export type CocoMetricValues = Record<string, number | string>;
+
 export class CocoMetric {
   readonly prefix: string;
   readonly iouThrs: readonly number[] | undefined;
   readonly maxDets: readonly [number, number, number];
   readonly metricItems: readonly string[];
+  /**
+   * mmengine's dataset_meta, set by the evaluator from the dataset: its classes name the
+   * categories that labels stand for. Unset: the annotation file's categories sorted by id.
+   */
+  datasetMeta: DatasetMetaInfo | undefined;
+  /** Processed images since the last evaluation. */
+  readonly results: CocoImageResults[] = [];
   #gt: CocoAnnotations | undefined;
 
   constructor(readonly cfg: CocoMetricConfig) {
@@ -89,12 +108,75 @@ export class CocoMetric {
   }
 
   /**
+   * The category id each label stands for (mmdet's cat_ids): the categories of ann_file named
+   * by datasetMeta.classes, in label order; without datasetMeta, every category sorted by id.
+   */
+  categoryIds(): number[] {
+    const categories = this.groundTruth().categories;
+    const classes = this.datasetMeta?.classes;
+    if (!classes) return categories.map((c) => c.id).sort((a, b) => a - b);
+    const idOf = new Map(categories.map((c) => [c.name, c.id]));
+    const unknown = classes.filter((name) => !idOf.has(name));
+    if (unknown.length) {
+      throw new CocoMetricError(`CocoMetric: the dataset's classes ${unknown.map((n) => `'${n}'`).join(', ')} are not categories of ${this.cfg.ann_file} (it has ${categories.map((c) => `'${c.name}'`).join(', ')})`);
+    }
+    return classes.map((name) => idOf.get(name)!);
+  }
+
+  /**
+   * mmengine's process: one batch's predictions, per image (boxes x1, y1, x2, y2 in original
+   * image pixels, contiguous labels), kept as COCO results (x, y, w, h; category ids).
+   */
+  process(batch: DetDataBatch, predictions: readonly DetectionResult[]): void {
+    const samples = batch.data_samples;
+    if (!samples) throw new CocoMetricError('CocoMetric.process: the batch has no data_samples (their img_id names the images)');
+    if (samples.length !== predictions.length) throw new CocoMetricError(`CocoMetric.process: ${samples.length} data samples but ${predictions.length} predictions`);
+    const catIds = this.categoryIds();
+    samples.forEach((sample, i) => {
+      const imageId = sample.metainfo.img_id;
+      if (typeof imageId !== 'number') throw new CocoMetricError(`CocoMetric.process: data sample ${i} has img_id ${JSON.stringify(imageId)}; COCO image ids are numbers (keep img_id in PackDetInputs meta_keys)`);
+      this.results.push({ image_id: imageId, detections: toCocoResults(imageId, predictions[i]!, catIds) });
+    });
+  }
+
+  /** mmdet's compute_metrics over processed images: the result dict with mmdet's names (`bbox_mAP`, ...). */
+  computeMetrics(results: readonly CocoImageResults[] = this.results): CocoMetricValues {
+    const detections = results.flatMap((r) => r.detections);
+    if (this.cfg.format_only) return this.evaluateResults(detections);
+    // As mmdet: every image of ann_file counts (an image never processed has missed all its
+    // objects), and only the categories the labels stand for are evaluated.
+    return this.evaluateResults(detections, restrictCategories(this.groundTruth(), this.categoryIds()));
+  }
+
+  /**
+   * mmengine's BaseMetric.evaluate(size): the metrics of the first `size` processed images,
+   * keys prefixed with `<prefix>/` (`coco/bbox_mAP`, as mmengine logs them); then the processed
+   * results are cleared for the next evaluation. `evaluate(results, gt?)` is evaluateResults.
+   */
+  evaluate(size: number): CocoMetricValues;
+  evaluate(results: readonly CocoResult[], gt?: CocoAnnotations): CocoMetricValues;
+  evaluate(sizeOrResults: number | readonly CocoResult[], gt?: CocoAnnotations): CocoMetricValues {
+    if (typeof sizeOrResults !== 'number') return this.evaluateResults(sizeOrResults, gt);
+    if (this.results.length < sizeOrResults) {
+      console.warn(`CocoMetric: ${this.results.length} images were processed, fewer than the ${sizeOrResults} of the dataset; the others count as missed`);
+    }
+    const metrics = this.computeMetrics(this.results.slice(0, sizeOrResults));
+    this.reset();
+    return Object.fromEntries(Object.entries(metrics).map(([key, value]) => [`${this.prefix}/${key}`, value]));
+  }
+
+  /** Forgets processed images (evaluate does this itself). */
+  reset(): void {
+    this.results.length = 0;
+  }
+
+  /**
    * Evaluates COCO-format detections. Returns mmdet's result dict (`bbox_mAP`, `bbox_mAP_50`, ...,
    * values rounded to 3 decimals like mmdet, plus `bbox_mAP_copypaste`), and with `classwise`
    * `bbox_<name>_precision` per category. With `format_only` it writes `<outfile_prefix>.bbox.json`
    * and returns an empty dict.
    */
-  evaluate(results: readonly CocoResult[], gt?: CocoAnnotations): Record<string, number | string> {
+  evaluateResults(results: readonly CocoResult[], gt?: CocoAnnotations): CocoMetricValues {
     if (this.cfg.format_only) {
       const file = `${this.cfg.outfile_prefix!}.bbox.json`;
       fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -111,6 +193,27 @@ export class CocoMetric {
     }
     return cocoMetricResults(summary, this.metricItems, this.cfg.classwise);
   }
+}
+
+/** One image's detections as COCO results: xyxy -> xywh (mmdet's xyxy2xywh), label -> category id. */
+function toCocoResults(imageId: number, prediction: DetectionResult, catIds: readonly number[]): CocoResult[] {
+  const { bboxes, scores, labels } = prediction;
+  if (bboxes.length !== labels.length * 4 || scores.length !== labels.length) {
+    throw new CocoMetricError(`CocoMetric.process: image ${imageId} has ${bboxes.length / 4} boxes, ${scores.length} scores and ${labels.length} labels`);
+  }
+  return Array.from(labels, (label, k) => {
+    const categoryId = catIds[label];
+    if (categoryId === undefined) throw new CocoMetricError(`CocoMetric.process: image ${imageId} has label ${label}, but there are ${catIds.length} classes`);
+    const [x1, y1, x2, y2] = [bboxes[4 * k]!, bboxes[4 * k + 1]!, bboxes[4 * k + 2]!, bboxes[4 * k + 3]!];
+    return { image_id: imageId, category_id: categoryId, bbox: [x1, y1, x2 - x1, y2 - y1] as const, score: scores[k]! };
+  });
+}
+
+/** The annotations with only the given categories (mmdet sets COCOeval's params.catIds to them). */
+function restrictCategories(gt: CocoAnnotations, categoryIds: readonly number[]): CocoAnnotations {
+  const keep = new Set(categoryIds);
+  if (gt.categories.every((c) => keep.has(c.id))) return gt;
+  return { ...gt, categories: gt.categories.filter((c) => keep.has(c.id)), annotations: gt.annotations.filter((a) => keep.has(a.category_id)) };
 }
 
 /** mmdet's result dict from a summary. */
