@@ -64,7 +64,7 @@ export class Runner {
   readonly logger: RunLogger;
   readonly visBackend: LocalVisBackend;
   readonly logProcessor: LogProcessor;
-  readonly hooks: Hook[];
+  hooks: Hook[];
   seed: number;
   /** Completed epochs (during an epoch: its 0-based index). */
   epoch = 0;
@@ -117,6 +117,11 @@ export class Runner {
 
   get maxIters(): number {
     return this.#trainLoop?.maxIters ?? 0;
+  }
+
+  /** Adds a hook in priority order (mmengine's register_hook). */
+  registerHook(hook: Hook): void {
+    this.hooks = sortHooks([...this.hooks, hook]);
   }
 
   callHook<K extends keyof Hook>(name: K, ...args: unknown[]): void {
