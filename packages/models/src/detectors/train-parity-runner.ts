@@ -8,8 +8,10 @@
  *   proposals.<b>                            as sets (1e-2 px, 1e-4 score), as the inference runner
  *   sampling.<b>.pos / .neg                  RoI sampling as sets: priors within 1e-2 px, and per
  *                                            positive its label, assigned gt and is-gt flag
- *   roi.rois, roi.cls_score, roi.bbox_pred   our rois matched to the stored ones as a set, then the
- *                                            box head's rows of matched rois
+ *   roi.rois, roi.cls_score, roi.bbox_pred   the box head on the STORED rois (the head in isolation,
+ *                                            tight); our rois matched to the stored ones as a set and
+ *                                            the training path's head rows of matched rois (looser:
+ *                                            our rois differ from the stored ones by float32 noise)
  *   grad.<param>                             per grad_atol_per_param / grad_rtol, PyTorch layouts
  *   frozen parameters                        ours train exactly the parameters the reference trains
  * The sampling is deterministic because the case's sampler num exceeds every candidate count
@@ -27,14 +29,26 @@ import { hostScoped } from './parts.js';
 import type { InstanceResults } from './structures.js';
 import type { DetectorLossTrace, TrainingSample, TwoStageDetector } from './two-stage.js';
 
+type RoiOutput = 'roi.cls_score' | 'roi.bbox_pred';
+
 /**
- * The box head's outputs on matched rois. The case gives no tolerance for them; these are the
- * inference case's (faster_rcnn_r50_fpn_infer: 10x the float64-replay deviation) for the same
+ * The box head's outputs on the stored rois. The case gives no tolerance for them; these are the
+ * inference case's (faster_rcnn_r50_fpn_infer: 10x its float64-replay deviation) for the same
  * head and widths.
  */
-export const ROI_OUTPUT_TOLERANCE: Record<'roi.cls_score' | 'roi.bbox_pred', Tolerance> = {
+export const ROI_OUTPUT_TOLERANCE: Record<RoiOutput, Tolerance> = {
   'roi.cls_score': { atol: 2e-4, rtol: 1e-4 },
   'roi.bbox_pred': { atol: 7e-5, rtol: 1e-4 },
+};
+
+/**
+ * The training path's outputs on OUR rois, row-matched to the stored ones: our proposals differ
+ * from mmdet's by float32 noise (about 3e-4 px here), which the head turns into output changes of
+ * about 1e-4; a wrong roi order, level or batch index would be off by O(1).
+ */
+export const MATCHED_ROI_OUTPUT_TOLERANCE: Record<RoiOutput, Tolerance> = {
+  'roi.cls_score': { atol: 1e-3, rtol: 1e-4 },
+  'roi.bbox_pred': { atol: 5e-4, rtol: 1e-4 },
 };
 
 interface TrainRun {
@@ -140,6 +154,19 @@ export function matchRois(ours: Float32Array, stored: Float32Array): Int32Array 
   });
 }
 
+/** The box head (train mode) on the stored rois, from our features. */
+function compareHeadOnStoredRois(c: FixtureCase, model: TwoStageDetector): Comparison[] {
+  const stored = ioTensor(c, 'roi.rois');
+  const feats = model.extractFeat(nchwToNhwc(ioTensor(c, 'input')));
+  const { clsScore, bboxPred } = model.roiHead!.bboxForward(feats, tf.tensor2d(toFloat32(stored), stored.shape as [number, number]));
+  return (['roi.cls_score', 'roi.bbox_pred'] as const).map((key) => {
+    const ours = key === 'roi.cls_score' ? clsScore : bboxPred;
+    if (!ours) return missing(key, 'the box head has no such branch', ROI_OUTPUT_TOLERANCE[key]);
+    return compareArrays(`${key} (given stored rois)`, ours.dataSync(), toFloat32(ioTensor(c, key)), ROI_OUTPUT_TOLERANCE[key]);
+  });
+}
+
+/** Our rois as a set against the stored ones, then the head's rows of matched rois. */
 function compareRoiOutputs(c: FixtureCase, trace: DetectorLossTrace): Comparison[] {
   const roi = trace.roi;
   const storedRois = toFloat32(ioTensor(c, 'roi.rois'));
@@ -148,18 +175,21 @@ function compareRoiOutputs(c: FixtureCase, trace: DetectorLossTrace): Comparison
   const unmatched = match.filter((j) => j < 0).length;
   const count = roi.rois.length / 5;
   const problem = count !== storedRois.length / 5 ? `${count} rois, expected ${storedRois.length / 5}` : unmatched ? `${unmatched} stored rois have no match within ${SET_BOX_TOLERANCE} px` : undefined;
-  const roisEntry: Comparison = { name: 'roi.rois (as a set)', ok: !problem, maxAbs: 0, maxRel: 0, tolerance: { atol: SET_BOX_TOLERANCE, rtol: 0 }, ...(problem ? { problem } : {}) };
+  const matchedRois = problem ? new Float32Array(0) : rowsOf(roi.rois, match, 5);
+  const roisEntry = problem ? missing('roi.rois (as a set)', problem) : compareArrays('roi.rois (as a set)', matchedRois, storedRois, { atol: SET_BOX_TOLERANCE, rtol: 0 });
   if (problem) return [roisEntry];
-  const rowsOf = (values: Float32Array, width: number) => {
-    const out = new Float32Array(match.length * width);
-    match.forEach((j, i) => out.set(values.subarray(j * width, (j + 1) * width), i * width));
-    return out;
-  };
-  const compareRows = (key: 'roi.cls_score' | 'roi.bbox_pred', values: Float32Array) => {
+  const compareRows = (key: RoiOutput, values: Float32Array) => {
     const stored = ioTensor(c, key);
-    return compareArrays(`${key} (rows of matched rois)`, rowsOf(values, stored.shape[1]!), toFloat32(stored), ROI_OUTPUT_TOLERANCE[key]);
+    return compareArrays(`${key} (rows of our matched rois)`, rowsOf(values, match, stored.shape[1]!), toFloat32(stored), MATCHED_ROI_OUTPUT_TOLERANCE[key]);
   };
   return [roisEntry, compareRows('roi.cls_score', roi.clsScore), compareRows('roi.bbox_pred', roi.bboxPred)];
+}
+
+/** Rows `match[i]` of a [n, width] array, in the stored order. */
+function rowsOf(values: Float32Array, match: Int32Array, width: number): Float32Array {
+  const out = new Float32Array(match.length * width);
+  match.forEach((j, i) => out.set(values.subarray(j * width, (j + 1) * width), i * width));
+  return out;
 }
 
 function compareGrads(c: FixtureCase, model: TwoStageDetector, grads: tf.NamedTensorMap): Comparison[] {
@@ -198,6 +228,7 @@ function compareTrainCase(c: FixtureCase, model: TwoStageDetector): Comparison[]
       ...proposals.flatMap((p, b) => compareInstanceSets(`proposals.${b}`, p, storedInstances(c, `proposals.${b}`), false)),
       ...compareSampling(c, run.trace.roi?.sampling ?? []),
       ...compareRoiOutputs(c, run.trace),
+      ...compareHeadOnStoredRois(c, model),
       ...compareGrads(c, model, run.grads),
       compareFrozen(c, model),
     ];

@@ -59,7 +59,12 @@ export interface DetectorLossOptions {
   random?: () => number;
   /** Filled with host copies of the intermediate results (proposals, RoI sampling, rois, head outputs). */
   trace?: DetectorLossTrace;
+  /** Called as each stage ends (for profiling: wasm and cpu run ops synchronously). */
+  onStage?: (stage: LossStage) => void;
 }
+
+/** The stages of TwoStageDetector.loss, in order. */
+export type LossStage = 'features' | 'rpn_loss' | 'proposals' | 'roi_loss';
 
 export interface DetectorLossTrace {
   /** Train-time proposals per image (train_cfg.rpn_proposal). */
@@ -157,21 +162,15 @@ export class TwoStageDetector extends Module implements TrainableModel {
     const gts = samples.map((s, i) => gtInstancesOf(s, i));
     const ignores = samples.map((s) => s.ignored_instances);
     const random = options.random ?? globalRandom().uniform;
+    const stage = options.onStage ?? (() => {});
     const feats = this.extractFeat(batchInputs);
+    stage('features');
     const losses: LossDict = {};
     try {
-      let proposals: readonly { readonly bboxes: Float32Array }[];
-      if (this.rpnHead) {
-        const rpnGts = gts.map((g) => ({ bboxes: g.bboxes, labels: new Int32Array(g.labels.length) }));
-        const rpn = this.rpnHead.lossAndPredict(feats, rpnGts, metas, ignores, this.proposalConfig(), { random });
-        Object.assign(losses, rpn.losses);
-        proposals = rpn.proposals;
-        if (options.trace) options.trace.proposals = rpn.proposals;
-      } else {
-        proposals = samples.map((s, i) => s.proposals ?? missingProposals(this.path, i));
-      }
+      const proposals = this.rpnHead ? this.rpnLossAndProposals(this.rpnHead, feats, gts, metas, ignores, losses, { ...options, random }) : samples.map((s, i) => s.proposals ?? missingProposals(this.path, i));
       const roiTrace: RoILossTrace | undefined = options.trace ? (options.trace.roi = {}) : undefined;
       Object.assign(losses, roiHead.loss(feats, proposals, gts, ignores, { random, trace: roiTrace }));
+      stage('roi_loss');
       return losses;
     } catch (error) {
       tf.dispose(Object.values(losses).flat());
@@ -193,6 +192,26 @@ export class TwoStageDetector extends Module implements TrainableModel {
       return this.loss(inputs, samples as readonly TrainingSample[]);
     } finally {
       inputs.dispose();
+    }
+  }
+
+  /**
+   * The RPN part of mmdet's loss (its loss_and_predict): losses on the gts relabelled 0 (added to
+   * `losses`), then the train-time proposals, host arrays and therefore detached.
+   */
+  private rpnLossAndProposals(rpnHead: RPNHead, feats: readonly tf.Tensor4D[], gts: readonly BoxInstances[], metas: readonly ImageMeta[], ignores: readonly (BoxInstances | undefined)[], losses: LossDict, options: DetectorLossOptions & { random: () => number }): InstanceResults[] {
+    const stage = options.onStage ?? (() => {});
+    const rpnGts = gts.map((g) => ({ bboxes: g.bboxes, labels: new Int32Array(g.labels.length) }));
+    const { clsScores, bboxPreds } = rpnHead.forward(feats);
+    try {
+      Object.assign(losses, rpnHead.lossByFeat(clsScores, bboxPreds, rpnGts, metas, ignores, { random: options.random }));
+      stage('rpn_loss');
+      const proposals = rpnHead.predictByFeat(clsScores, bboxPreds, metas, { cfg: this.proposalConfig(), rescale: false });
+      stage('proposals');
+      if (options.trace) options.trace.proposals = proposals;
+      return proposals;
+    } finally {
+      tf.dispose([...clsScores, ...bboxPreds]);
     }
   }
 

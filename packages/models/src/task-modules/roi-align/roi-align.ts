@@ -98,7 +98,9 @@ function scatterBand(rows: tf.Tensor2D, from: Int32Array, to: Int32Array, weight
   const n = from.length;
   const gathered = tf.gatherND(rows, tf.tensor2d(from, [n, 1], 'int32'));
   const scaled = tf.mul(gathered, tf.tensor2d(weights, [n, 1]));
-  const local = Int32Array.from(to, (row) => row - bandStart);
+  // A plain loop: Int32Array.from with a map callback cost ~100 ms per training step here.
+  const local = new Int32Array(n);
+  for (let i = 0; i < n; i++) local[i] = to[i]! - bandStart;
   return tf.scatterND(tf.tensor2d(local, [n, 1], 'int32'), scaled, [bandEnd - bandStart, rows.shape[1]]) as tf.Tensor2D;
 }
 
