@@ -12,6 +12,7 @@
  *  - Among equal scores the kept order may differ from torch.sort's (which is unspecified).
  */
 import { DeltaXYWHBBoxCoder, type NmsConfig } from '@tsdet/models';
+import { dimOf } from './fpn.js';
 import { graph as graphAttribute, int } from '../graph/attributes.js';
 import type { GraphBuilder, Value } from '../graph/graph-builder.js';
 
@@ -135,3 +136,37 @@ function splitByCount(g: GraphBuilder, boxes: Value, scores: Value, groups: Valu
   });
 }
 
+
+export interface Detections {
+  bboxes: Value;
+  scores: Value;
+  /** int64 class indices. */
+  labels: Value;
+}
+
+export interface MulticlassNmsOptions {
+  numClasses: number;
+  /** `boxes` is [N, 4], shared by every class, instead of [N * C, 4] class-specific rows. */
+  classAgnosticBoxes: boolean;
+  scoreThr: number;
+  nms: NmsConfig | null;
+  /** Keep at most this many (<= 0: all). */
+  maxNum: number;
+}
+
+/**
+ * mmdet's multiclass_nms: candidates (box, class) in row-major order with the background column
+ * dropped, those scoring above score_thr, batched NMS by class, the first max_num.
+ * `scores` [N, C + 1]; `boxes` [N * C, 4] (class-specific) or [N, 4].
+ */
+export function multiclassNms(g: GraphBuilder, boxes: Value, scores: Value, options: MulticlassNmsOptions): Detections {
+  const classes = options.numClasses;
+  const candidateBoxes = options.classAgnosticBoxes ? g.op1('Reshape', [g.op1('Expand', [g.op1('Unsqueeze', [boxes, g.i64([1])]), g.i64([1, classes, 1])]), g.i64([-1, 4])]) : g.op1('Reshape', [boxes, g.i64([-1, 4])]);
+  const fgScores = g.op1('Reshape', [g.op1('Slice', [scores, g.i64([0]), g.i64([classes]), g.i64([1])]), g.i64([-1])]);
+  const labelGrid = g.op1('Expand', [g.f32(Array.from({ length: classes }, (_, c) => c), [1, classes]), g.op1('Concat', [dimOf(g, scores, 0), g.i64([classes])], { axis: int(0) })]);
+  const valid = whereTrue(g, g.op1('Greater', [fgScores, g.f32(options.scoreThr)]));
+  const [b, s, l] = [rows(g, candidateBoxes, valid), rows(g, fgScores, valid), rows(g, g.op1('Reshape', [labelGrid, g.i64([-1])]), valid)];
+  let keep = batchedNms(g, b, s, l, options.nms, { numGroups: classes });
+  if (options.maxNum > 0) keep = g.op1('Slice', [keep, g.i64([0]), g.i64([options.maxNum])]);
+  return { bboxes: rows(g, b, keep), scores: rows(g, s, keep), labels: g.op1('Cast', [rows(g, l, keep)], { to: int(7) }) };
+}

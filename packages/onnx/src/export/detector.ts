@@ -31,7 +31,7 @@ import {
 } from '@tsdet/models';
 import { float, int, ints, str } from '../graph/attributes.js';
 import type { GraphBuilder, Value } from '../graph/graph-builder.js';
-import { batchedNms, columns, decodeDeltas, deltaCoder, rows, whereTrue } from './box-ops.js';
+import { batchedNms, columns, decodeDeltas, deltaCoder, multiclassNms, rows, whereTrue, type Detections } from './box-ops.js';
 import { dimOf } from './fpn.js';
 import { reshape } from './plugins.js';
 import { registerOnnxExporter, type ExportContext } from './registry.js';
@@ -130,7 +130,7 @@ function roiLevels(g: GraphBuilder, boxes: Value, numLevels: number, finestScale
  * SingleRoIExtractor: inputs [level_0 .. level_{n-1}, rois [R, 5]] -> RoI features [R, C, h, w].
  * Each level pools only its own rois (NonZero + Gather), the pooled rows are scattered back.
  */
-registerOnnxExporter(SingleRoIExtractor, (ctx, extractor, inputs, path) => {
+registerOnnxExporter(SingleRoIExtractor, (ctx, extractor, inputs) => {
   const g = ctx.graph;
   const feats = inputs.slice(0, -1);
   const rois = inputs[inputs.length - 1]!;
@@ -201,13 +201,6 @@ export function bboxForward(ctx: ExportContext, roiHead: StandardRoIHead, feats:
   return { clsScore: clsScore!, bboxPred: bboxPred! };
 }
 
-export interface Detections {
-  bboxes: Value;
-  scores: Value;
-  /** int64 class indices. */
-  labels: Value;
-}
-
 /** mmdet's bbox head _predict_by_feat_single + multiclass_nms for one image. */
 export function detectionsFromHead(ctx: ExportContext, roiHead: StandardRoIHead, boxes: Value, clsScore: Value, bboxPred: Value, imgShape: Value, scaleFactor: Value, cfg: RcnnTestConfig, path: string): Detections {
   const g = ctx.graph;
@@ -221,15 +214,7 @@ export function detectionsFromHead(ctx: ExportContext, roiHead: StandardRoIHead,
     // rescale: x by 1 / w_scale and y by 1 / h_scale (scale_factor is (w_scale, h_scale)).
     const inverse = g.op1('Div', [g.f32(1), scaleFactor]);
     const rescaled = g.op1('Mul', [decoded, g.op1('Unsqueeze', [g.op1('Concat', [inverse, inverse], { axis: int(0) }), g.i64([0])])]);
-    // multiclass_nms: candidates (roi, class) in row-major order, the background column dropped.
-    const candidateBoxes = head.regClassAgnostic ? g.op1('Reshape', [g.op1('Expand', [g.op1('Unsqueeze', [rescaled, g.i64([1])]), g.i64([1, classes, 1])]), g.i64([-1, 4])]) : rescaled;
-    const fgScores = g.op1('Reshape', [g.op1('Slice', [scores, g.i64([0]), g.i64([classes]), g.i64([1])]), g.i64([-1])]);
-    const labelGrid = g.op1('Expand', [g.f32(Array.from({ length: classes }, (_, c) => c), [1, classes]), g.op1('Concat', [dimOf(g, scores, 0), g.i64([classes])], { axis: int(0) })]);
-    const valid = whereTrue(g, g.op1('Greater', [fgScores, g.f32(cfg.score_thr)]));
-    const [b, s, l] = [rows(g, candidateBoxes, valid), rows(g, fgScores, valid), rows(g, g.op1('Reshape', [labelGrid, g.i64([-1])]), valid)];
-    let keep = batchedNms(g, b, s, l, cfg.nms, { numGroups: classes });
-    if (cfg.max_per_img > 0) keep = g.op1('Slice', [keep, g.i64([0]), g.i64([cfg.max_per_img])]);
-    return { bboxes: rows(g, b, keep), scores: rows(g, s, keep), labels: g.op1('Cast', [rows(g, l, keep)], { to: int(7) }) };
+    return multiclassNms(g, rescaled, scores, { numClasses: classes, classAgnosticBoxes: head.regClassAgnostic, scoreThr: cfg.score_thr, nms: cfg.nms, maxNum: cfg.max_per_img });
   });
 }
 

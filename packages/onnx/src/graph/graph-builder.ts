@@ -128,7 +128,8 @@ export class GraphBuilder {
     const elemType = type ?? (data instanceof Float32Array ? 'float32' : data instanceof BigInt64Array ? 'int64' : 'bool');
     const expected = dims.reduce((a, b) => a * b, 1);
     if (data.length !== expected) throw new Error(`ONNX export: initializer ${name} has ${data.length} values for dims [${dims.join(', ')}]`);
-    const rawData = new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+    const rawData = new Uint8Array(data.byteLength);
+    rawData.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     this.#state.initializers.push(create(TensorProtoSchema, { name, dims: dims.map((d) => BigInt(d)), dataType: ELEMENT_TYPES[elemType], rawData }));
     return name;
   }
