@@ -3,6 +3,7 @@
  * training mode, and gradient checkpointing.
  */
 import { installFastConvGradients } from './conv2d-grad.js';
+import { installFastMatMulGradient } from './matmul-grad.js';
 import { installPoolGradients } from './pool-grad.js';
 import { installResizeGradients } from './resize-grad.js';
 
@@ -11,6 +12,7 @@ export * from './checkpoint.js';
 export * from './conv2d-grad.js';
 export * from './gather-grad.js';
 export * from './grad-check.js';
+export * from './matmul-grad.js';
 export * from './pool-grad.js';
 export * from './resize-grad.js';
 export { builtinGradient, restoreBuiltinGradient } from './gradient-registry.js';
@@ -21,6 +23,8 @@ export { builtinGradient, restoreBuiltinGradient } from './gradient-registry.js'
  * before or after initBackend().
  *  - Conv2D: fast dX/dW from conv2d + matMul (wasm lacks Conv2DBackpropFilter, its
  *    Conv2DBackpropInput is a slow loop; cpu's filter gradient is a scalar loop), dilation > 1 too.
+ *  - BatchMatMul: the same products as tfjs's gradient without matMul's transpose flags, whose
+ *    wasm path is ~10-15x slower than a plain matMul (the RoI head's FC backward).
  *  - MaxPool: wasm's MaxPoolGrad misroutes windows of non-positive values; ties go to the first max.
  *  - AvgPool: the grad kernels divide padded windows by the full window size, the forward does not.
  *  - ResizeBilinear / ResizeNearestNeighbor: cpu kernels are wrong (H/W swapped, missed pixels) and
@@ -29,6 +33,7 @@ export { builtinGradient, restoreBuiltinGradient } from './gradient-registry.js'
  */
 export function installTrainingKernels(): void {
   installFastConvGradients();
+  installFastMatMulGradient();
   installPoolGradients();
   installResizeGradients();
 }
