@@ -82,7 +82,9 @@ export function filterAndSuppress(boxes: Float32Array, scores: Float32Array, lev
     if (valid.length !== scores.length) [b, s, ids] = [pickRows(boxes, valid, 4), pickRows(scores, valid, 1), pickInts(levelIds, valid)];
   }
   if (s.length === 0) return emptyInstances();
-  const { keep, scores: keptScores } = batchedNmsIndices(b, s, ids, cfg.nms);
+  // Only the first max_per_img survivors are kept: NMS may stop there (same result, less work).
+  const maxNum = cfg.nms.max_num !== undefined && cfg.nms.max_num > 0 ? Math.min(cfg.nms.max_num, cfg.max_per_img) : cfg.max_per_img;
+  const { keep, scores: keptScores } = batchedNmsIndices(b, s, ids, { ...cfg.nms, max_num: maxNum });
   const count = Math.min(keep.length, cfg.max_per_img);
   return { bboxes: pickRows(b, keep.subarray(0, count), 4), scores: keptScores.slice(0, count), labels: new Int32Array(count) };
 }

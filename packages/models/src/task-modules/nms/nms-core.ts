@@ -64,8 +64,12 @@ function overlapsAbove(s: SortedBoxes, a: number, b: number, offset: number, thr
   return f32(inter / f32(f32(s.area[a]! + s.area[b]!) - inter)) > threshold;
 }
 
-/** mmcv's greedy kernel: walk boxes by descending score, each kept box suppresses later ones with IoU > threshold. */
-function greedyNms(boxes: FlatBoxes, scores: ArrayLike<number>, iouThreshold: number, offset: number): Int32Array {
+/**
+ * mmcv's greedy kernel: walk boxes by descending score, each kept box suppresses later ones with
+ * IoU > threshold. Stopping after `maxKeep` kept boxes gives exactly the first `maxKeep` of the
+ * full result (a box is kept or not by higher-scoring boxes only).
+ */
+function greedyNms(boxes: FlatBoxes, scores: ArrayLike<number>, iouThreshold: number, offset: number, maxKeep = Infinity): Int32Array {
   const sorted = sortBoxes(boxes, scores, offset);
   const n = sorted.order.length;
   const suppressed = new Uint8Array(n);
@@ -74,6 +78,7 @@ function greedyNms(boxes: FlatBoxes, scores: ArrayLike<number>, iouThreshold: nu
   for (let a = 0; a < n; a++) {
     if (suppressed[a]) continue;
     keep.push(sorted.order[a]!);
+    if (keep.length >= maxKeep) break;
     const [ax1, ay1, ax2, ay2] = [sorted.x1[a]!, sorted.y1[a]!, sorted.x2[a]!, sorted.y2[a]!];
     for (let b = a + 1; b < n; b++) {
       if (suppressed[b]) continue;
@@ -100,9 +105,10 @@ export function nmsIndices(boxes: FlatBoxes, scores: ArrayLike<number>, iouThres
   // mmcv filters by score first (only when the threshold is > 0), runs NMS on the survivors
   // and maps their indices back.
   const candidates = scoreThreshold > 0 ? indicesWhere(scores, (s) => s > scoreThreshold) : undefined;
+  const maxKeep = maxNum > 0 ? maxNum : Infinity;
   const keep = candidates
-    ? greedyNms(selectBoxes(boxes, candidates), selectValues(scores, candidates), iouThreshold, offset).map((k) => candidates[k]!)
-    : greedyNms(boxes, scores, iouThreshold, offset);
+    ? greedyNms(selectBoxes(boxes, candidates), selectValues(scores, candidates), iouThreshold, offset, maxKeep).map((k) => candidates[k]!)
+    : greedyNms(boxes, scores, iouThreshold, offset, maxKeep);
   return maxNum > 0 ? keep.slice(0, maxNum) : keep;
 }
 

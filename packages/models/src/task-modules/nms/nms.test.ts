@@ -101,6 +101,9 @@ describe('nmsIndices (mmcv nms)', () => {
         const tfjs = scoped(() => Array.from(tf.image.nonMaxSuppression(tf.tensor2d(boxes, [scores.length, 4]), tf.tensor1d(scores), scores.length, threshold).dataSync()));
         expect(ours, `seed ${seed}, IoU ${threshold}`).to.deep.equal(tfjs);
         expect(ours.length).to.be.within(12, scores.length - 1);
+        // maxNum stops the greedy walk early: still the first maxNum of the full result.
+        const firstTen = scoped(() => Array.from(tf.image.nonMaxSuppression(tf.tensor2d(boxes, [scores.length, 4]), tf.tensor1d(scores), 10, threshold).dataSync()));
+        expect(Array.from(nmsIndices(boxes, scores, threshold, { maxNum: 10 })), `seed ${seed}, IoU ${threshold}, maxNum 10`).to.deep.equal(firstTen);
       }
     }
   });
