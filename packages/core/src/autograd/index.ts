@@ -37,3 +37,4 @@ export function installTrainingKernels(): void {
   installPoolGradients();
   installResizeGradients();
 }
+export * from './no-grad.js';

@@ -9,7 +9,7 @@
  * training mode (a frozen stage under norm_eval) folds per call: its weights may change each step.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Module } from '@tsdet/core';
+import { isRecordingGradients, type Module } from '@tsdet/core';
 import { Conv2d } from './conv2d.js';
 import { BatchNorm2d, NormLayer } from './norm.js';
 
@@ -93,7 +93,7 @@ export function convNormAct(x: tf.Tensor4D, conv: Conv2d, norm: NormLayer, relu:
 
 /** True inside tf.grad / variableGrads: a tape is recording. */
 export function recordingGradients(): boolean {
-  return (tf.engine().state as unknown as { activeTape: unknown }).activeTape != null;
+  return isRecordingGradients();
 }
 
 /**

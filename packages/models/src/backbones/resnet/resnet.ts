@@ -4,7 +4,7 @@
  * stage plugins, zero-init residuals, Pretrained init, and mmdet/torchvision state-dict keys.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Module } from '@tsdet/core';
+import { Module, noGrad } from '@tsdet/core';
 import { Conv2d } from '../../layers/conv2d.js';
 import { convNormAct, prefoldConvNormChildren } from '../../layers/fused-conv-bn.js';
 import { BatchNorm2d, buildNormLayer, NormLayer } from '../../layers/norm.js';
@@ -106,15 +106,38 @@ export class ResNet extends Module {
   /** NHWC input; returns the outputs of the stages in out_indices, in stage order. */
   forward(x: tf.Tensor4D): tf.Tensor4D[] {
     return tf.tidy(() => {
-      let h = this.stem ? this.stem.forward(x) : convNormAct(x, this.conv1!, this.norm1!, true);
-      h = tf.maxPool(h, 3, 2, 1);
       const outs: tf.Tensor4D[] = [];
-      this.resLayers.forEach((layer, i) => {
-        h = layer.forward(h);
-        if (this.cfg.out_indices.includes(i)) outs.push(h);
-      });
+      const frozen = this.frozenPrefixLength();
+      // The frozen stem and stages need no gradient: computing them off the tape keeps none of
+      // their activations for the backward pass (and lets their BNs fold into the convs).
+      const stemAndFrozenStages = (): tf.Tensor4D => {
+        const y = this.stem ? this.stem.forward(x) : convNormAct(x, this.conv1!, this.norm1!, true);
+        return this.runStages(tf.maxPool(y, 3, 2, 1), 0, Math.max(frozen, 0), outs);
+      };
+      const h = frozen >= 0 ? noGrad(stemAndFrozenStages) : stemAndFrozenStages();
+      this.runStages(h, Math.max(frozen, 0), this.resLayers.length, outs);
       return outs;
     });
+  }
+
+  /** Stages [from, to) on h, pushing the outputs out_indices asks for. */
+  private runStages(h: tf.Tensor4D, from: number, to: number, outs: tf.Tensor4D[]): tf.Tensor4D {
+    for (let i = from; i < to; i++) {
+      h = this.resLayers[i]!.forward(h);
+      if (this.cfg.out_indices.includes(i)) outs.push(h);
+    }
+    return h;
+  }
+
+  /**
+   * How many leading stages can run without a gradient tape: the frozen ones (frozen_stages),
+   * provided nothing in them or the stem was made trainable again by hand. -1 when the stem
+   * itself must be taped (frozen_stages = -1 or a trainable stem parameter).
+   */
+  private frozenPrefixLength(): number {
+    const frozen = this.frozenModules();
+    if (frozen.length === 0 || frozen.some((m) => m.namedParameters().some(([, p]) => p.requiresGrad))) return -1;
+    return Math.max(0, this.cfg.frozen_stages);
   }
 
   /** Train mode as mmdet: frozen stages stay in eval, and with norm_eval every batch norm too. */
