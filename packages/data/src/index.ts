@@ -13,3 +13,4 @@ export * from './inference/index.js';
 export * from './evaluation/index.js';
 export * from './datasets/index.js';
 export * from './loader/index.js';
+export * from './shapes/index.js';

@@ -9,7 +9,8 @@ export function classColor(label: number, palette?: readonly Rgb[]): Rgb {
   return hsvToRgb(hue, 0.8, 0.95);
 }
 
-function hsvToRgb(h: number, s: number, v: number): Rgb {
+/** HSV (each in 0..1) to RGB bytes. */
+export function hsvToRgb(h: number, s: number, v: number): Rgb {
   const sector = Math.floor(h * 6);
   const f = h * 6 - sector;
   const p = v * (1 - s);
