@@ -1,12 +1,14 @@
 /**
  * tools/infer.ts CONFIG CHECKPOINT IMAGE_OR_DIR... --out DIR [--score-thr 0.3] [--backend auto|wasm|cpu|tensorflow]
- *                [--threads N] [--cfg-options key=value...]
+ *                [--threads N] [--runtime tfjs|onnx] [--cfg-options key=value...]
  *
  * Detects objects in images with a detector config and its checkpoint (an mmdetection .pth loads
  * unchanged) and writes, per image, `<name>.png` (detections drawn) and `<name>.json` (boxes,
  * scores, labels, class names, image size, timings) to --out. Folders stand for their
  * .jpg/.jpeg/.png/.webp files. An image that cannot be read gets one line and the run goes on;
- * the exit status is 1 if any image failed. See docs/inference.md.
+ * the exit status is 1 if any image failed. See docs/inference.md. With --runtime onnx, CHECKPOINT
+ * is a model written by tools/export-onnx.ts (with its .json) and runs on onnxruntime-node
+ * (docs/onnx.md); the config still gives the test pipeline and class names.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
@@ -22,11 +24,13 @@ import {
   outputStems,
   resolveCheckpointArgument,
   registerData,
+  type ImageOutputOptions,
   type InferenceSession,
 } from '@tsdet/data';
 import { registerModels } from '@tsdet/models';
 
 interface InferOptions {
+  runtime: 'tfjs' | 'onnx';
   out: string;
   scoreThr: number;
   backend?: BackendName;
@@ -56,6 +60,7 @@ const program = new Command()
   .option('--score-thr <p>', 'draw detections scoring at least this (the JSON lists all)', probability, 0.3)
   .addOption(new Option('--backend <name>', 'compute backend (default: the config, then TSDET_BACKEND, then auto)').choices(BACKEND_NAMES))
   .option('--threads <n>', 'wasm threads (default: TSDET_THREADS, then every core)', positiveInteger)
+  .addOption(new Option('--runtime <name>', 'tfjs (tsdet) or onnx (CHECKPOINT is an exported .onnx, run on onnxruntime-node)').choices(['tfjs', 'onnx']).default('tfjs'))
   .option('--cfg-options <key=value...>', 'override config settings, e.g. model.test_cfg.rcnn.score_thr=0.5')
   .parse();
 
@@ -121,17 +126,33 @@ function oneLine(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, ' ');
 }
 
+/** What both runtimes offer the loop: the class names, the model file, one image, disposal. */
+interface Session extends Pick<InferenceSession, 'classNames' | 'checkpointFile'> {
+  infer(image: string, output: ImageOutputOptions, index: number): Promise<unknown>;
+  dispose(): void | Promise<void>;
+}
+
 /** Registers the components, reads the config, starts the backend, builds the detector with its weights. */
-async function prepareSession(): Promise<InferenceSession> {
+async function prepareSession(): Promise<Session> {
   registerModels();
   registerData();
   const prepared = await prepareConfig(configFile, { cfgOptions: options.cfgOptions });
+  if (options.runtime === 'onnx') {
+    // ORT does the work; tfjs is not needed for the pipeline or the drawing.
+    const { createOnnxInferenceSession, inferImageOnnx } = await import('@tsdet/onnx');
+    const session = await createOnnxInferenceSession(prepared, checkpointArg, { threads: options.threads });
+    const fixed = (options.cfgOptions ?? []).filter((o) => o.startsWith('model.'));
+    if (fixed.length) console.log(`note: ${fixed.join(' ')}: model settings are part of the exported graph; export again (tools/export-onnx.ts --cfg-options) to change them`);
+    console.log(`runtime: onnxruntime-node, ${options.threads ?? 'all'} thread(s)`);
+    return { ...session, infer: (image, output, index) => inferImageOnnx(session, image, output, index) };
+  }
   // Precedence as in the other tools: --backend, the config's backend key, TSDET_BACKEND, auto.
   await initBackend({ backend: options.backend ?? (prepared.resolved['backend'] as BackendName | undefined), threads: options.threads });
-  return createInferenceSession(prepared, resolveCheckpointArgument(checkpointArg));
+  const session = createInferenceSession(prepared, resolveCheckpointArgument(checkpointArg));
+  return { ...session, infer: (image, output, index) => inferImage(session, image, output, index), dispose: () => session.dispose() };
 }
 
-function describeSession(session: InferenceSession): void {
+function describeSession(session: Session): void {
   const { classNames } = session;
   console.log(`model ${displayPath(configFile)} with weights ${displayPath(session.checkpointFile)}`);
   console.log(`class names (${classNames.names.length}): ${classNames.source}`);
@@ -148,7 +169,7 @@ function createOutputFolder(dir: string): void {
 }
 
 /** Runs every image, one line per failure; returns how many failed. */
-async function inferAll(session: InferenceSession, images: readonly string[]): Promise<number> {
+async function inferAll(session: Session, images: readonly string[]): Promise<number> {
   const stems = outputStems(images);
   checkOutputsSpareInputs(options.out, images, stems);
   createOutputFolder(options.out);
@@ -156,7 +177,7 @@ async function inferAll(session: InferenceSession, images: readonly string[]): P
   let failed = 0;
   for (const [index, image] of images.entries()) {
     try {
-      await inferImage(session, image, { outDir: options.out, stem: stems[index]!, scoreThreshold: options.scoreThr }, index);
+      await session.infer(image, { outDir: options.out, stem: stems[index]!, scoreThreshold: options.scoreThr }, index);
       progress.advance(false);
     } catch (error) {
       failed++;
@@ -184,7 +205,7 @@ async function main(): Promise<number> {
     console.log(`infer: ${done} of ${images.length} images done, ${failed} failed; results in ${options.out} (${perImage.toFixed(2)} s per image)`);
     return failed ? 1 : 0;
   } finally {
-    session.dispose();
+    await session.dispose();
   }
 }
 

@@ -12,3 +12,4 @@ export * from './export/export-detector.js';
 export * from './runtime/ort-session.js';
 export * from './runtime/onnx-detector.js';
 export * from './parity/onnx-parity.js';
+export * from './runtime/onnx-inference.js';

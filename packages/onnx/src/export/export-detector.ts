@@ -46,6 +46,8 @@ export interface DetectorModelInfo {
   num_classes: number;
   /** Set by tools/export-onnx.ts: class names and the test pipeline's resize, for viewers. */
   class_names?: string[];
+  /** Where the class names came from (checkpoint meta, config, defaults). */
+  class_names_source?: string;
   resize?: { scale: [number, number]; keep_ratio: boolean } | null;
 }
 

@@ -3,6 +3,7 @@
  * fixture case's `input` / `input.i` -> `output.i`) as an ONNX model.
  */
 import type { Module } from '@tsdet/core';
+import type { TwoStageDetector } from '@tsdet/models';
 import { GraphBuilder, serializeModel, type Dim } from '../graph/graph-builder.js';
 import { ExportContext } from './registry.js';
 import './exporters.js';
@@ -47,4 +48,27 @@ export function exportModule(module: Module, options: ModuleExportOptions): Expo
   outputs.forEach((value, i) => graph.output(value, outputNames[i]!, 'float32'));
   const bytes = serializeModel(graph.toGraph(module.typeName), { 'tsdet.kind': 'module', 'tsdet.module': module.typeName });
   return { bytes, inputNames, outputNames };
+}
+
+export interface FeatureExportOptions {
+  /** Backbone then neck (true), or the backbone alone. */
+  withNeck: boolean;
+  /** Fixed [H, W] of the (normalised, padded) input; symbolic when dynamic or absent. */
+  inputSize?: readonly [number, number];
+  dynamic?: boolean;
+}
+
+/** A detector's backbone (and neck): `input` [1, 3, H, W] -> `output.i` per level (NCHW). */
+export function exportFeatures(detector: TwoStageDetector, options: FeatureExportOptions): ExportedModel {
+  const dynamic = options.dynamic ?? !options.inputSize;
+  const graph = new GraphBuilder();
+  const ctx = new ExportContext(graph, { dynamic });
+  const channels = (detector.backbone as unknown as { cfg?: { in_channels?: number } }).cfg?.in_channels ?? 3;
+  const input = graph.input('input', 'float32', dynamic ? ['batch', channels, 'height', 'width'] : [1, channels, ...options.inputSize!]);
+  const backbone = ctx.emit(detector.backbone, [input], 'backbone');
+  const outputs = options.withNeck && detector.neck ? ctx.emit(detector.neck, backbone, 'neck') : backbone;
+  const outputNames = outputs.map((_, i) => `output.${i}`);
+  outputs.forEach((value, i) => graph.output(value, outputNames[i]!, 'float32'));
+  const bytes = serializeModel(graph.toGraph(options.withNeck ? 'features' : 'backbone'), { 'tsdet.kind': options.withNeck ? 'features' : 'backbone' });
+  return { bytes, inputNames: ['input'], outputNames };
 }
