@@ -6,6 +6,7 @@
 import type { Runner } from '../runner/runner.js';
 import type { LogPosition } from '../logging/log-processor.js';
 import { residentMemoryMB } from '../logging/memory.js';
+import { skippedTotal } from '../runner/interfaces.js';
 import { PRIORITY, type Hook, type Metrics, type Mode } from './hook.js';
 
 export interface LoggerHookConfig {
@@ -34,7 +35,7 @@ export class LoggerHook implements Hook {
       eta: runner.messageHub.getInfo<number>('eta'),
       memoryMB: residentMemoryMB(),
     });
-    const skipped = runner.trainDataloader?.skippedCount;
+    const skipped = skippedTotal(runner.trainDataloader);
     const text = skipped ? `${line}  skipped: ${skipped}` : line;
     if (skipped) tag['skipped'] = skipped;
     runner.logger.info(text);

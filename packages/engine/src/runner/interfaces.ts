@@ -10,8 +10,8 @@ export interface DataLoaderLike<Batch = unknown> {
   readonly dataset: { readonly length: number; readonly metainfo?: { readonly classes?: readonly string[] } };
   /** Batch size, when known (auto_scale_lr needs it). */
   readonly batchSize?: number;
-  /** Samples skipped so far (unreadable images...), when the loader counts them; shown in the log. */
-  readonly skippedCount?: number;
+  /** Samples / annotations skipped so far by reason (unreadable images, degenerate boxes...), when the loader counts them; shown in the log. */
+  readonly skipped?: Readonly<Partial<Record<string, number>>>;
   /** Selects the epoch whose order is drawn next (mmengine's sampler.set_epoch). */
   setEpoch(epoch: number): void;
   /** The epoch's batches from `startBatch` on (resume skips the ones already trained). */
@@ -40,6 +40,11 @@ export interface EvaluatorLike<Batch = unknown, Prediction = unknown> {
 export function isEvaluatorLike(value: unknown): value is EvaluatorLike {
   const candidate = value as Partial<EvaluatorLike> | null;
   return typeof candidate === 'object' && candidate !== null && typeof candidate.process === 'function' && typeof candidate.evaluate === 'function';
+}
+
+/** Everything a loader skipped so far (0 when it does not count). */
+export function skippedTotal(loader: DataLoaderLike | undefined): number {
+  return Object.values(loader?.skipped ?? {}).reduce<number>((sum, n) => sum + (n ?? 0), 0);
 }
 
 /** Metric names as mmengine's Evaluator reports them: `<prefix>/<name>`. */

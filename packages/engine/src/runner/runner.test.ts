@@ -132,12 +132,12 @@ describe('Runner (toy model)', () => {
   });
 
   it('runs an IterBasedTrainLoop: Iter(train) lines, iter_N checkpoints, a new order every pass', async () => {
-    const config = toyConfig({ checkpoint: { by_epoch: false, interval: 5 }, extra: { train_cfg: { type: 'IterBasedTrainLoop', max_iters: 10, val_interval: 5 }, param_scheduler: [{ type: 'LinearLR', start_factor: 0.5, by_epoch: false, end: 3 }], log_processor: { by_epoch: false, window_size: 2 } } });
+    const config = toyConfig({ checkpoint: { by_epoch: false, interval: 5 }, extra: { train_dataloader: { batch_size: 4, samples: 16, skipped: { unreadable_image: 2, degenerate_box: 1 } }, train_cfg: { type: 'IterBasedTrainLoop', max_iters: 10, val_interval: 5 }, param_scheduler: [{ type: 'LinearLR', start_factor: 0.5, by_epoch: false, end: 3 }], log_processor: { by_epoch: false, window_size: 2 } } });
     const { runner, losses, workDir } = await train(config);
     expect(losses).to.have.length(10);
     expect(fs.existsSync(path.join(workDir, 'iter_5.pth')) && fs.existsSync(path.join(workDir, 'iter_10.pth'))).to.equal(true);
     const log = readLines(path.join(runner.logDir, `${runner.timestamp}.log`));
-    expect(log.some((line) => / - INFO - Iter\(train\) \[ 2\/10\] {2}lr: /.test(line))).to.equal(true);
+    expect(log.some((line) => / - INFO - Iter\(train\) \[ 2\/10\] {2}lr: .* {2}skipped: 3$/.test(line))).to.equal(true);
     expect(log.some((line) => /Iter\(val\) \[4\/4\] {4}toy\/mse_loss/.test(line))).to.equal(true);
   });
 });

@@ -49,7 +49,7 @@ export function toyConfig(options: ToyConfigOptions = {}): Record<string, unknow
 }
 
 export const toyLoaderFactory: NonNullable<BuildRunnerOptions['buildDataLoader']> = (cfg, { seed }) =>
-  new ToyDataLoader({ samples: cfg['samples'] as number, batchSize: cfg['batch_size'] as number, nanSamples: cfg['nan_samples'] as number[], seed });
+  new ToyDataLoader({ samples: cfg['samples'] as number, batchSize: cfg['batch_size'] as number, nanSamples: cfg['nan_samples'] as number[], skipped: cfg['skipped'] as Record<string, number> | undefined, seed });
 
 /** Records the total loss (and every term) of each iteration. */
 export class LossRecorder implements Hook {

@@ -42,7 +42,7 @@ export class ToyRegressor extends Module implements TrainableModel {
     const perRow = tf.mean(squared, 1);
     return {
       loss_reg: tf.mean(tf.mul(perRow, weights)) as tf.Scalar,
-      loss_levels: [tf.mean(tf.abs(tf.sub(prediction, target))).mul(0.1) as tf.Scalar, tf.mean(squared).mul(0.05) as tf.Scalar],
+      loss_levels: [tf.mul(tf.mean(tf.abs(tf.sub(prediction, target))), 0.1) as tf.Scalar, tf.mul(tf.mean(squared), 0.05) as tf.Scalar],
       acc: tf.scalar(0.5),
     };
   }
@@ -69,6 +69,8 @@ export interface ToyLoaderOptions {
   /** Sample indices whose target is NaN. */
   nanSamples?: readonly number[];
   shuffle?: boolean;
+  /** What the loader reports as skipped (as @tsdet/data's loaders count unreadable images). */
+  skipped?: Record<string, number>;
 }
 
 /** y = x A + b + noise, fixed by `seed`; batches in an order drawn from (seed, epoch). */
@@ -81,12 +83,14 @@ export class ToyDataLoader implements DataLoaderLike<ToyBatch> {
   readonly #shuffle: boolean;
   #epoch = 0;
   readonly epochsSet: number[] = [];
+  readonly skipped: Record<string, number> | undefined;
 
   constructor(options: ToyLoaderOptions = {}) {
     const samples = options.samples ?? 16;
     this.batchSize = options.batchSize ?? 4;
     this.#seed = options.seed ?? 1;
     this.#shuffle = options.shuffle ?? true;
+    this.skipped = options.skipped;
     this.dataset = { length: samples, metainfo: { classes: ['a', 'b'] } };
     const random = seededRandom(1234);
     this.#inputs = Float32Array.from({ length: samples * IN_FEATURES }, () => random() * 2 - 1);

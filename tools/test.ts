@@ -1,0 +1,59 @@
+/**
+ * tools/test.ts CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options key=value...]
+ *               [--backend auto|wasm|cpu|tensorflow] [--threads N]
+ *
+ * mmdetection's tools/test.py: evaluates CHECKPOINT (a tsdet or mmdetection .pth, or
+ * .safetensors) on the config's test_dataloader with its test_evaluator and prints the metrics
+ * (also logged under the work dir). See docs/engine.md.
+ */
+import { Command, Option } from 'commander';
+import fs from 'node:fs';
+import { BACKEND_NAMES, exitAfter, type BackendName } from '@tsdet/core';
+import { buildRunner } from '@tsdet/engine';
+import { dataLoaderFactory, defaultWorkDir, describeFailure, loadRunConfig, positiveInteger, startBackend } from './train-common.js';
+
+interface TestOptions {
+  workDir?: string;
+  cfgOptions?: string[];
+  backend?: BackendName;
+  threads?: number;
+}
+
+const program = new Command()
+  .name('test')
+  .description('Evaluate a checkpoint on the test set of a config (mmdetection tools/test.py).')
+  .argument('<config>', 'config file (.json)')
+  .argument('<checkpoint>', 'weights: .pth (tsdet or mmdetection) or .safetensors')
+  .option('--work-dir <dir>', 'where the log goes (default: work_dir in the config, else work_dirs/<config name>)')
+  .option('--cfg-options <key=value...>', 'override config settings, e.g. test_evaluator.classwise=true')
+  .addOption(new Option('--backend <name>', 'compute backend (default: the config, then TSDET_BACKEND, then auto)').choices(BACKEND_NAMES))
+  .option('--threads <n>', 'wasm threads (default: TSDET_THREADS, then every core)', positiveInteger)
+  .exitOverride((error) => exitAfter(error.exitCode))
+  .parse();
+
+const [configFile, checkpoint] = program.processedArgs as [string, string];
+const options = program.opts<TestOptions>();
+
+async function main(): Promise<number> {
+  if (!fs.existsSync(checkpoint)) throw new Error(`checkpoint ${checkpoint}: file not found`);
+  const config = await loadRunConfig(configFile, options.cfgOptions);
+  const backend = await startBackend(config, options);
+  const runner = await buildRunner(config, {
+    mode: 'test',
+    workDir: options.workDir ?? (config['work_dir'] as string | undefined) ?? defaultWorkDir(configFile),
+    loadFrom: checkpoint,
+    buildDataLoader: dataLoaderFactory(),
+    backend,
+    quiet: true,
+  });
+  const metrics = await runner.test();
+  for (const [name, value] of Object.entries(metrics)) console.log(`${name}: ${typeof value === 'number' ? value.toFixed(4) : value}`);
+  return 0;
+}
+
+main()
+  .then((code) => exitAfter(code))
+  .catch((error: unknown) => {
+    console.error(describeFailure('test', error));
+    exitAfter(1);
+  });

@@ -1,0 +1,56 @@
+/**
+ * What tools/train.ts and tools/test.ts share: registering every package, loading and validating
+ * the config, choosing the backend and work_dir, and finding @tsdet/data's dataloader builder.
+ */
+import path from 'node:path';
+import { InvalidArgumentError } from 'commander';
+import { initBackend, prepareConfig, type BackendName } from '@tsdet/core';
+import * as data from '@tsdet/data';
+import { registerEngine, type DataLoaderFactory } from '@tsdet/engine';
+import { registerModels } from '@tsdet/models';
+
+export function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected an integer >= 1');
+  return n;
+}
+
+export function nonNegativeInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new InvalidArgumentError('expected an integer from 0 to 4294967295');
+  return n;
+}
+
+/** mmdet's default: work_dirs/<config file name without extension>. */
+export function defaultWorkDir(configFile: string): string {
+  return path.join('work_dirs', path.basename(configFile).replace(/\.json5?$/, ''));
+}
+
+export async function loadRunConfig(configFile: string, cfgOptions: readonly string[] | undefined): Promise<Record<string, unknown>> {
+  registerModels();
+  data.registerData();
+  registerEngine();
+  const { resolved } = await prepareConfig(configFile, { cfgOptions });
+  return resolved;
+}
+
+/** --backend, then the config's backend key, then TSDET_BACKEND, then auto (as tools/infer.ts). */
+export async function startBackend(config: Record<string, unknown>, options: { backend?: BackendName; threads?: number }): Promise<string> {
+  const info = await initBackend({ backend: options.backend ?? (config['backend'] as BackendName | undefined), threads: options.threads });
+  return info.name;
+}
+
+/**
+ * @tsdet/data's buildDataLoader, looked up at run time so that the tools state plainly what is
+ * missing if the data package does not provide it.
+ */
+export function dataLoaderFactory(): DataLoaderFactory {
+  const build = (data as Record<string, unknown>)['buildDataLoader'];
+  if (typeof build !== 'function') throw new Error('@tsdet/data has no buildDataLoader: the dataloaders cannot be built');
+  return (cfg, { path: configPath, seed }) => (build as (c: unknown, o: { path: string; seed: number }) => ReturnType<DataLoaderFactory>)(cfg, { path: configPath, seed });
+}
+
+/** A failure as one message (config and checkpoint mistakes carry their paths), no stack trace. */
+export function describeFailure(tool: string, error: unknown): string {
+  return `${tool}: ${error instanceof Error ? error.message : String(error)}`;
+}
