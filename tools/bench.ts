@@ -1,5 +1,10 @@
 /**
  * npm run bench -- [--workload NAME ...] [--backend wasm] [--threads 2] [--runs 5] [--warmup 2] [--json] [--no-torch]
+ *                  [--runtime tfjs|onnx]
+ *
+ * --runtime onnx exports the same model (same random weights) to ONNX and times it on
+ * onnxruntime-node (r50_224, r50_800x1216, frcnn_800x1216); GFLOP/s and tensor memory are tfjs
+ * figures and are left out there.
  *
  * Speed and memory of tsdet's workloads, each with warm-up and the median of timed runs, and the
  * same workload in PyTorch measured in the same command when /usr/bin/python3 has torch
@@ -127,6 +132,63 @@ function fasterRcnnWorkload(): Workload {
   return { step: () => void model.predict(x, [meta], { rescale: true }), train: false, dispose: () => (model.dispose(), x.dispose()) };
 }
 
+/** An ONNX workload: the model exported and loaded, one run per call. */
+interface OnnxWorkload {
+  step(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+/** ResNet-50 (+ global mean and the FC head at 224²) or Faster R-CNN, exported and on ORT with `threads`. */
+async function onnxWorkload(name: string, threads: number): Promise<OnnxWorkload> {
+  const onnx = await import('@tsdet/onnx');
+  const size: [number, number] = name === 'r50_224' ? [224, 224] : detectionSize;
+  let bytes: Uint8Array;
+  const feeds: Record<string, unknown> = {};
+  if (name === 'frcnn_800x1216') {
+    registerModels();
+    const config = loadConfig(FASTER_RCNN_CONFIG, { cfgOptions: ['model.backbone.init_cfg=null', 'model.data_preprocessor=null'] });
+    const model = MODELS.build<TwoStageDetector>(config.data['model'], { path: 'model' }).eval();
+    bytes = onnx.exportDetector(model, { inputSize: size, preprocess: null }).bytes;
+    model.dispose();
+    feeds['img_shape'] = new onnx.ort.Tensor('float32', Float32Array.from(size), [2]);
+    feeds['scale_factor'] = new onnx.ort.Tensor('float32', Float32Array.of(1, 1), [2]);
+  } else if (name === 'r50_224' || name === 'r50_800x1216') {
+    const model = resnet50({}).eval();
+    const fc = name === 'r50_224' ? new Linear({ inFeatures: 2048, outFeatures: 1000 }) : undefined;
+    const graph = new onnx.GraphBuilder();
+    const ctx = new onnx.ExportContext(graph, { dynamic: false });
+    const outs = ctx.emit(model, [graph.input('image', 'float32', [1, 3, ...size])], 'backbone');
+    const last = outs[outs.length - 1]!;
+    const result = fc ? ctx.emit1(fc, graph.op1('ReduceMean', [last], { axes: onnx.ints([2, 3]), keepdims: onnx.int(0) }), 'fc') : last;
+    graph.output(result, 'output', 'float32');
+    bytes = onnx.serializeModel(graph.toGraph(name));
+    model.dispose();
+    fc?.dispose();
+  } else {
+    throw new Error(`--runtime onnx: ${name} has no ONNX workload (r50_224, r50_800x1216, frcnn_800x1216)`);
+  }
+  feeds['image'] = new onnx.ort.Tensor('float32', Float32Array.from({ length: 3 * size[0] * size[1] }, () => Math.random() * 2 - 1), [1, 3, ...size]);
+  const session = await onnx.createOrtSession(bytes, { threads });
+  return { step: async () => void (await session.run(feeds as Record<string, InstanceType<typeof onnx.ort.Tensor>>)), dispose: () => session.release() };
+}
+
+async function measureOnnx(name: string, threads: number, opts: { warmup: number; runs: number }): Promise<Result> {
+  const workload = await onnxWorkload(name, threads);
+  try {
+    for (let i = 0; i < opts.warmup; i++) await workload.step();
+    const times: number[] = [];
+    for (let i = 0; i < opts.runs; i++) {
+      const start = performance.now();
+      await workload.step();
+      times.push(performance.now() - start);
+    }
+    const med = median(times);
+    return { workload: name, backend: 'onnxruntime-node', threads, median_ms: round(med), min_ms: round(Math.min(...times)), runs: opts.runs, gflops: 0, peak_tensor_mb: 0, peak_rss_mb: round(process.resourceUsage().maxRSS / 1024) };
+  } finally {
+    await workload.dispose();
+  }
+}
+
 const WORKLOADS: Record<string, () => Workload> = {
   r50_224: () => forwardWorkload([1, 224, 224, 3], true),
   r50_800x1216: () => forwardWorkload([1, ...detectionSize, 3], false),
@@ -205,6 +267,10 @@ function round(v: number): number {
 }
 
 function format(r: Result): string {
+  if (r.backend === 'onnxruntime-node') {
+    const vsTorch = r.torch_median_ms ? `  torch ${r.torch_median_ms} ms  ratio ${r.ratio}x` : r.note ? `  (${r.note})` : '';
+    return `${r.workload.padEnd(22)} onnx/${r.threads}t  median ${r.median_ms} ms (min ${r.min_ms})  RSS ${r.peak_rss_mb} MB${vsTorch}`;
+  }
   const torch = r.torch_median_ms ? `  torch ${r.torch_median_ms} ms  ratio ${r.ratio}x` : r.note ? `  (${r.note})` : '';
   const heap = r.wasm_heap_mb ? `  wasm heap ${round(r.wasm_heap_mb)} MB` : '';
   return `${r.workload.padEnd(22)} ${r.backend}/${r.threads}t  median ${r.median_ms} ms (min ${r.min_ms})  ${r.gflops} GFLOP/s  peak tensors ${r.peak_tensor_mb} MB${heap}  RSS ${r.peak_rss_mb} MB${torch}`;
@@ -219,9 +285,10 @@ const program = new Command()
   .option('--warmup <n>', 'warm-up runs', (v) => Number.parseInt(v, 10), 2)
   .option('--json', 'one JSON object per workload')
   .option('--no-torch', 'skip the PyTorch reference')
+  .option('--runtime <name>', 'tfjs (tsdet) or onnx (the exported model on onnxruntime-node)', 'tfjs')
   .option('--size <HxW>', 'input size of the 800x1216 workloads (to find what fits in the 4 GB wasm heap); no PyTorch comparison then')
   .parse();
-const opts = program.opts<{ workload: string[]; backend: BackendName; threads: number; runs: number; warmup: number; json?: boolean; torch: boolean; size?: string }>();
+const opts = program.opts<{ workload: string[]; backend: BackendName; threads: number; runs: number; warmup: number; json?: boolean; torch: boolean; size?: string; runtime: string }>();
 
 async function main(): Promise<void> {
   const unknown = opts.workload.filter((w) => !WORKLOADS[w]);
@@ -232,10 +299,12 @@ async function main(): Promise<void> {
     detectionSize = [Number(match[1]), Number(match[2])];
     opts.torch = false;
   }
-  const backend = await initBackend({ backend: opts.backend, threads: opts.threads, verbose: !opts.json });
+  if (opts.runtime !== 'tfjs' && opts.runtime !== 'onnx') throw new Error(`--runtime: expected tfjs or onnx, got '${opts.runtime}'`);
+  // With ORT, tfjs only holds the weights while exporting: the cpu backend starts at once.
+  const backend = await initBackend({ backend: opts.runtime === 'onnx' ? 'cpu' : opts.backend, threads: opts.threads, verbose: !opts.json });
   registerModels();
   for (const name of opts.workload) {
-    const result = await measure(name, backend, opts);
+    const result = opts.runtime === 'onnx' ? await measureOnnx(name, opts.threads, opts) : await measure(name, backend, opts);
     if (opts.torch) {
       const torch = torchFigure(name, opts.threads, opts.runs, opts.warmup);
       if (torch.median_ms) Object.assign(result, { torch_median_ms: torch.median_ms, ratio: Number((result.median_ms / torch.median_ms).toFixed(2)) });
