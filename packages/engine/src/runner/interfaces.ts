@@ -33,8 +33,11 @@ export interface EvaluatorLike<Batch = unknown, Prediction = unknown> {
   readonly prefix?: string;
   /** Records one batch's predictions (from model.testStep) against its ground truth. */
   process(batch: Batch, predictions: readonly Prediction[]): void;
-  /** The metrics of everything processed since the last evaluate (which resets the state). */
-  evaluate(): Record<string, number | string> | Promise<Record<string, number | string>>;
+  /**
+   * mmengine's Evaluator.evaluate(size): the metrics of the first `size` processed samples (the
+   * dataset's length), with names as `<prefix>/<name>` or bare; resets the accumulated state.
+   */
+  evaluate(size: number): Record<string, number | string> | Promise<Record<string, number | string>>;
 }
 
 export function isEvaluatorLike(value: unknown): value is EvaluatorLike {

@@ -207,7 +207,7 @@ async function evaluationPass(runner: Runner, mode: 'val' | 'test', dataloader: 
       runner.callHook(`after${capital}Iter`, batchIdx, batch, predictions);
       batchIdx += 1;
     }
-    const metrics = prefixedMetrics(await evaluator.evaluate(), evaluator.prefix);
+    const metrics = prefixedMetrics(await evaluator.evaluate(dataloader.dataset.length), evaluator.prefix);
     runner.callHook(`after${capital}Epoch`, metrics);
     return metrics;
   } finally {

@@ -155,7 +155,7 @@ export class ToyEvaluator implements EvaluatorLike<ToyBatch, Float32Array> {
     });
   }
 
-  evaluate(): Record<string, number> {
+  evaluate(_size: number): Record<string, number> {
     const mse = this.#sum / this.#count;
     this.#sum = 0;
     this.#count = 0;
