@@ -6,8 +6,9 @@
  *                                       loaded, 0-255) when preprocessing is inside; otherwise the
  *                                       normalised tensor. H x W is the export's fixed size, or any
  *                                       size with --dynamic (padded inside to pad_size_divisor).
- *   img_shape     float32 [2]           (h, w) of the image within `image`; pixels outside it are
- *                                       replaced by pad_value after normalisation, as mmdet pads
+ *   img_shape     float32 [2]           (h, w) of the image within `image`: boxes are clipped to it,
+ *                                       and with preprocessing inside, the pixels outside it become
+ *                                       pad_value after normalisation, as mmdet pads
  *   scale_factor  float32 [2]           (w_scale, h_scale) of the resize; boxes are divided by it
  *   -> bboxes [K, 4] (x1, y1, x2, y2 in original pixels), scores [K], labels [K] int64.
  *
@@ -127,7 +128,9 @@ export function exportDetector(detector: TwoStageDetector, options: DetectorExpo
   const imgShape = graph.input('img_shape', 'float32', [2]);
   const scaleFactor = graph.input('scale_factor', 'float32', [2]);
   const prepared = graph.withScope('data_preprocessor', () => {
-    const masked = maskOutsideImage(graph, preprocess ? normalise(graph, image, preprocess) : image, imgShape, padValue);
+    // Raw pixels outside img_shape are whatever the caller left there; mmdet's batch has pad_value.
+    // A preprocessed input is taken as it is, as mmdet's predict takes its batch.
+    const masked = preprocess ? maskOutsideImage(graph, normalise(graph, image, preprocess), imgShape, padValue) : image;
     return options.dynamic ? padToDivisor(graph, masked, divisor, padValue) : masked;
   });
   const [bboxes, scores, labels] = ctx.emit(detector, [prepared, imgShape, scaleFactor], '');

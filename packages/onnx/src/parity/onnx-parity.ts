@@ -44,6 +44,12 @@ function feed(t: RawTensor): ort.Tensor {
   return new ort.Tensor('float32', toFloat32(t), t.shape);
 }
 
+/** ORT session settings, plus whether models are exported with symbolic input sizes. */
+export interface OnnxCaseOptions extends OrtSessionOptions {
+  /** Export with dynamic input sizes (anchors computed in the graph at run time); default false. */
+  dynamic?: boolean;
+}
+
 async function runModel(bytes: Uint8Array, feeds: Record<string, ort.Tensor>, options: OrtSessionOptions): Promise<Outputs> {
   const session = await createOrtSession(bytes, options);
   try {
@@ -60,11 +66,11 @@ function compareTensor(name: string, ours: ort.Tensor | undefined, stored: RawTe
   return compareArrays(name, ours.data as Float32Array, toFloat32(stored), tolerance);
 }
 
-async function runModuleCase(c: FixtureCase, options: OrtSessionOptions): Promise<Comparison[]> {
+async function runModuleCase(c: FixtureCase, options: OnnxCaseOptions): Promise<Comparison[]> {
   const model = buildCaseModule(c);
   try {
     const keys = inputKeys(c);
-    const exported = exportModule(model, { inputShapes: keys.map((k) => ioTensor(c, k).shape), inputNames: keys, path: c.json.component['type'] as string });
+    const exported = exportModule(model, { inputShapes: keys.map((k) => ioTensor(c, k).shape), inputNames: keys, dynamic: options.dynamic, path: c.json.component['type'] as string });
     const outputs = await runModel(exported.bytes, Object.fromEntries(keys.map((k) => [k, feed(ioTensor(c, k))])), options);
     const { tolerance } = c.json;
     return outputKeys(c).map((key, i) => compareTensor(key, outputs[key], c.io.get(key), { atol: tolerance.per_output_atol?.[i] ?? tolerance.atol, rtol: tolerance.rtol }));
@@ -104,17 +110,17 @@ function oursInstances(outputs: Outputs, boxes: string, scores: string, labels?:
 }
 
 /** The whole detector with its intermediates, one image of the case. */
-async function runDetector(c: FixtureCase, detector: TwoStageDetector, options: OrtSessionOptions): Promise<Outputs> {
+async function runDetector(c: FixtureCase, detector: TwoStageDetector, options: OnnxCaseOptions): Promise<Outputs> {
   const input = ioTensor(c, 'input');
   const metas = c.json['data_samples_metainfo'] as { img_shape: [number, number]; scale_factor?: [number, number] }[] | undefined;
   if (!metas || metas.length !== 1) throw new Error(`${c.dir}/case.json: the ONNX runner takes one image (data_samples_metainfo of length 1)`);
-  const exported = exportDetector(detector, { inputSize: [input.shape[2]!, input.shape[3]!], preprocess: null, debugOutputs: true });
+  const exported = exportDetector(detector, { inputSize: [input.shape[2]!, input.shape[3]!], dynamic: options.dynamic, preprocess: null, debugOutputs: true });
   const [h, w] = metas[0]!.img_shape;
   const scale = metas[0]!.scale_factor ?? [1, 1];
   return runModel(exported.bytes, { image: feed(input), img_shape: new ort.Tensor('float32', Float32Array.of(h, w), [2]), scale_factor: new ort.Tensor('float32', Float32Array.of(scale[0], scale[1]), [2]) }, options);
 }
 
-async function runDetectorInferCase(c: FixtureCase, options: OrtSessionOptions): Promise<Comparison[]> {
+async function runDetectorInferCase(c: FixtureCase, options: OnnxCaseOptions): Promise<Comparison[]> {
   const detector = buildDetector(c);
   try {
     const out = await runDetector(c, detector, options);
@@ -133,7 +139,7 @@ async function runDetectorInferCase(c: FixtureCase, options: OrtSessionOptions):
 }
 
 /** The box head alone on the stored rois and neck features. */
-async function compareRoiHead(c: FixtureCase, detector: TwoStageDetector, options: OrtSessionOptions): Promise<Comparison[]> {
+async function compareRoiHead(c: FixtureCase, detector: TwoStageDetector, options: OnnxCaseOptions): Promise<Comparison[]> {
   const channels = ioTensor(c, 'feat.neck.0').shape[1]!;
   const exported = exportRoiBoxHead(detector, channels);
   const feeds = Object.fromEntries(exported.inputNames.map((name) => [name, feed(ioTensor(c, name === 'rois' ? 'roi.rois' : name))]));
@@ -142,7 +148,7 @@ async function compareRoiHead(c: FixtureCase, detector: TwoStageDetector, option
 }
 
 /** Train-time proposals: the RPN with train_cfg.rpn_proposal, compared as a set. */
-async function runDetectorTrainCase(c: FixtureCase, options: OrtSessionOptions): Promise<Comparison[]> {
+async function runDetectorTrainCase(c: FixtureCase, options: OnnxCaseOptions): Promise<Comparison[]> {
   const trainCfg = c.json.component['train_cfg'] as Record<string, unknown> | undefined;
   if (!trainCfg?.['rpn_proposal']) throw new Error(`${c.dir}/case.json: no train_cfg.rpn_proposal`);
   const detector = buildDetector(c, trainCfg['rpn_proposal']);
@@ -158,7 +164,7 @@ async function runDetectorTrainCase(c: FixtureCase, options: OrtSessionOptions):
 
 const EXACT: Tolerance = { atol: 0, rtol: 0 };
 
-async function compareRoiAlign(c: FixtureCase, options: OrtSessionOptions): Promise<Comparison[]> {
+async function compareRoiAlign(c: FixtureCase, options: OnnxCaseOptions): Promise<Comparison[]> {
   const extractor = MODELS.build<Module>(c.json.component['bbox_roi_extractor'] as ComponentConfig, { path: `${c.name}:component.bbox_roi_extractor` });
   const names = [...c.io.keys()].filter((k) => /^feats\.\d+$/.test(k)).sort();
   const exported = exportModule(extractor, { inputShapes: [...names, 'rois'].map((k) => ioTensor(c, k).shape), inputNames: [...names, 'rois'], dynamic: true, path: 'bbox_roi_extractor' });
@@ -167,7 +173,7 @@ async function compareRoiAlign(c: FixtureCase, options: OrtSessionOptions): Prom
 }
 
 /** mmcv.ops.nms (one group) or batched_nms (labels as groups): keep equal, dets within 1e-6. */
-async function compareNms(c: FixtureCase, kind: 'nms' | 'batched_nms', iou: number, options: OrtSessionOptions): Promise<Comparison[]> {
+async function compareNms(c: FixtureCase, kind: 'nms' | 'batched_nms', iou: number, options: OnnxCaseOptions): Promise<Comparison[]> {
   const g = new GraphBuilder();
   const boxes = g.input('boxes', 'float32', ['n', 4]);
   const scores = g.input('scores', 'float32', ['n']);
@@ -189,7 +195,7 @@ async function compareNms(c: FixtureCase, kind: 'nms' | 'batched_nms', iou: numb
   return [compareArrays(`${prefix}.keep`, keepOurs, toFloat32(ioTensor(c, `${prefix}.keep`)), EXACT), compareArrays(`${prefix}.dets`, dets, toFloat32(ioTensor(c, `${prefix}.dets`)), { atol: 1e-6, rtol: 0 })];
 }
 
-async function compareMulticlassNms(c: FixtureCase, options: OrtSessionOptions): Promise<Comparison[]> {
+async function compareMulticlassNms(c: FixtureCase, options: OnnxCaseOptions): Promise<Comparison[]> {
   const cfg = c.json.component['multiclass_nms'] as { score_thr: number; nms: { iou_threshold: number }; max_num: number };
   const g = new GraphBuilder();
   const boxes = g.input('bboxes', 'float32', ['n', 'c4']);
@@ -205,7 +211,7 @@ async function compareMulticlassNms(c: FixtureCase, options: OrtSessionOptions):
   ];
 }
 
-async function runRoiAlignNmsCase(c: FixtureCase, options: OrtSessionOptions): Promise<Comparison[]> {
+async function runRoiAlignNmsCase(c: FixtureCase, options: OnnxCaseOptions): Promise<Comparison[]> {
   const results = await compareRoiAlign(c, options);
   for (const kind of ['nms', 'batched_nms'] as const) {
     for (const iou of [0.7, 0.5]) if (c.io.has(`${kind}.iou${iou}.keep`)) results.push(...(await compareNms(c, kind, iou, options)));
@@ -234,7 +240,7 @@ export function onnxScopeOf(c: FixtureCase): string {
 }
 
 /** Runs one case folder through export + ONNX Runtime. */
-export async function runCaseOnnx(dir: string, options: OrtSessionOptions = {}): Promise<CaseReport & { scope: string }> {
+export async function runCaseOnnx(dir: string, options: OnnxCaseOptions = {}): Promise<CaseReport & { scope: string }> {
   const c = readFixtureCase(dir);
   let comparisons: Comparison[];
   if (isDetectorCase(c) && c.weights) comparisons = c.json.mode === 'train' ? await runDetectorTrainCase(c, options) : await runDetectorInferCase(c, options);
