@@ -43,7 +43,8 @@ describe('OnnxDetector (onnxruntime-node) against TwoStageDetector (tfjs)', func
   this.timeout(120_000);
   let prepared: PreparedConfig;
   let detector: TwoStageDetector;
-  const batch: DetDataBatch = { inputs: [image(90, 130, 1), image(70, 100, 2)], data_samples: [] };
+  const images = [image(90, 130, 1), image(70, 100, 2)];
+  const batch: DetDataBatch = { inputs: images, data_samples: [sample(images[0]!, 1.25), sample(images[1]!, 0.5)] };
 
   before(async () => {
     await initBackend({ backend: 'cpu', verbose: false });
@@ -52,7 +53,6 @@ describe('OnnxDetector (onnxruntime-node) against TwoStageDetector (tfjs)', func
     prepared = await prepareConfig(TINY_CONFIG, { cfgOptions: ['model.test_cfg.rcnn.score_thr=0.0'] });
     detector = buildInferenceDetector(prepared.resolved, TINY_CONFIG) as unknown as TwoStageDetector;
     detector.eval();
-    (batch as { data_samples: DetDataSample[] }).data_samples = [sample(batch.inputs[0]!, 1.25), sample(batch.inputs[1]!, 0.5)];
   });
 
   after(() => detector.dispose());
