@@ -97,6 +97,29 @@ for (const backend of ['cpu', 'wasm'] as const) {
       expect(leaked, 'tensors leaked').to.equal(0);
     });
 
+    it('computes the same filter gradient tapwise and as one correlation (k > 1, incl. a wide 3x3 that auto sends tapwise)', () => {
+      const wide: ConvCase = { name: '3x3 s1 same, 72x64 channels', x: [2, 5, 6, 72], filter: [3, 3, 72, 64], options: { strides: 1, pad: 'same' } };
+      const leaked = tensorsLeakedBy(() => {
+        for (const c of [...CASES, wide].filter((k) => k.filter[0] * k.filter[1] > 1)) {
+          tf.tidy(() => {
+            const { x, filter, dy } = tensorsFor(c);
+            const tapwise = conv2dFilterGrad(x, dy, filter.shape, c.options, 'tapwise');
+            expect(discrepancy(conv2dFilterGrad(x, dy, filter.shape, c.options, 'correlation'), tapwise).relative, c.name).to.be.below(1e-5);
+            expect(discrepancy(conv2dFilterGrad(x, dy, filter.shape, c.options), tapwise).relative, c.name).to.be.below(1e-5);
+          });
+        }
+      });
+      expect(leaked, 'tensors leaked').to.equal(0);
+    });
+
+    it('refuses the correlation method for a strided and dilated conv', () => {
+      tf.tidy(() => {
+        const x = tf.zeros([1, 9, 9, 2]) as tf.Tensor4D;
+        const dy = tf.zeros([1, 3, 3, 2]) as tf.Tensor4D;
+        expect(() => conv2dFilterGrad(x, dy, [3, 3, 2, 2], { strides: 2, dilations: 2, pad: 'valid' }, 'correlation')).to.throw(/stride and a dilation/);
+      });
+    });
+
     it('rejects a dy whose shape is not the forward output', () => {
       tf.tidy(() => {
         const x = tf.zeros([1, 5, 5, 2]) as tf.Tensor4D;

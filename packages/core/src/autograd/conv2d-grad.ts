@@ -47,11 +47,58 @@ function assertDyShape(dy: tf.Tensor4D, info: tf.backend_util.Conv2DInfo): void 
  * on wasm), and each product is a non-transposed matMul whose B operand, dy, XNNPACK packs once and
  * reuses for all taps. 1x1 kernels are a single matMul.
  */
-export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: Shape4D, options: ConvOptions = {}): tf.Tensor4D {
+export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: Shape4D, options: ConvOptions = {}, method: FilterGradMethod = 'auto'): tf.Tensor4D {
   const info = convGeometry(x.shape, filterShape, options);
   assertDyShape(dy, info);
   const [kh, kw] = filterShape;
-  return tf.tidy(() => (kh === 1 && kw === 1 ? pointwiseFilterGrad(x, dy, info) : tapwiseFilterGrad(x, dy, info)));
+  return tf.tidy(() => {
+    if (kh === 1 && kw === 1) return pointwiseFilterGrad(x, dy, info);
+    const correlation = method === 'auto' ? prefersCorrelation(info) : method === 'correlation';
+    return correlation ? correlationFilterGrad(x, dy, info) : tapwiseFilterGrad(x, dy, info);
+  });
+}
+
+/** How conv2dFilterGrad computes a k > 1 filter gradient: 'auto' picks the faster (tests force one). */
+export type FilterGradMethod = 'auto' | 'tapwise' | 'correlation';
+
+/**
+ * Which dW formulation is faster on XNNPACK, from measurements on this project's shapes (wasm, 2
+ * threads; dw benchmark in docs/performance.md): the correlation wins 1.4-6x for strided convs,
+ * large kernels (the 7x7 stem) and narrow layers (Cin*Cout <= 64*64), the tapwise matMuls win
+ * for wide layers (512x512 at 7x7: 14 ms against 21 ms). tfjs's conv2d cannot combine a stride
+ * with a dilation, so a dilated strided conv always goes tapwise.
+ */
+function prefersCorrelation(info: tf.backend_util.Conv2DInfo): boolean {
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+  const strided = sh > 1 || sw > 1;
+  const dilated = dh > 1 || dw > 1;
+  if (strided && dilated) return false;
+  return strided || info.filterHeight * info.filterWidth > 9 || info.inChannels * info.outChannels <= 64 * 64;
+}
+
+/**
+ * dL/dfilter as one correlation of the input with dy, run by the forward conv kernel:
+ * dW[i, j, ci, co] = sum over (n, p, q) of x[n, p*sh + i*dh, q*sw + j*dw, ci] * dy[n, p, q, co],
+ * which is conv2d(input = x laid out [Cin, H, W, N], filter = dy laid out [Ho, Wo, N, Cout],
+ * strides = the forward dilation, dilations = the forward stride) -> [Cin, kh, kw, Cout]. Three
+ * transposes and one XNNPACK conv instead of kh*kw slices and matMuls.
+ */
+function correlationFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, info: tf.backend_util.Conv2DInfo): tf.Tensor4D {
+  if ((info.strideHeight > 1 || info.strideWidth > 1) && (info.dilationHeight > 1 || info.dilationWidth > 1)) {
+    throw new Error('conv2dFilterGrad: the correlation method cannot take a stride and a dilation together (tfjs conv2d refuses both)');
+  }
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, filterHeight: kh, filterWidth: kw } = info;
+  const { outHeight: ho, outWidth: wo, padInfo } = info;
+  // Exactly the rows (columns) the taps read, so the correlation's output is kh x kw.
+  const rows = (ho - 1) * sh + (kh - 1) * dh + 1;
+  const cols = (wo - 1) * sw + (kw - 1) * dw + 1;
+  const window = windowOf(x, { before: padInfo.top, length: rows }, { before: padInfo.left, length: cols });
+  const input = tf.transpose(window, [3, 1, 2, 0]) as tf.Tensor4D;
+  window.dispose();
+  const filter = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D;
+  const correlated = tf.conv2d(input, filter, [dh, dw], 'valid', 'NHWC', [sh, sw]);
+  tf.dispose([input, filter]);
+  return tf.transpose(correlated, [1, 2, 0, 3]) as tf.Tensor4D;
 }
 
 function pointwiseFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, info: tf.backend_util.Conv2DInfo): tf.Tensor4D {
