@@ -11,10 +11,8 @@ type Properties = Record<string, ConfigSchema>;
 
 const string: ConfigSchema = { type: 'string' };
 const boolean: ConfigSchema = { type: 'boolean' };
-const integer: ConfigSchema = { type: 'integer' };
 const positiveInteger: ConfigSchema = { type: 'integer', minimum: 1 };
 const nonNegativeInteger: ConfigSchema = { type: 'integer', minimum: 0 };
-const stringOrNull: ConfigSchema = { type: ['string', 'null'] };
 const localFilesOnly: ConfigSchema = { type: 'null', description: 'file backends are not ported: local files only (backend_args=None)' };
 
 function dict(properties: Properties, options: { required?: string[]; description?: string; nullable?: boolean } = {}): ConfigSchema {
@@ -42,38 +40,10 @@ function typedDict(variants: Record<string, Properties>, description: string): C
   };
 }
 
-function arrayOf(items: ConfigSchema, description?: string): ConfigSchema {
-  return { type: 'array', items, ...(description ? { description } : {}) };
-}
-
 // ---------------------------------------------------------------------------------------------
 // datasets/coco_detection
 
 const pipeline = componentList('TRANSFORMS', 'data transforms, in order');
-
-/** mmdet's BaseDetDataset / CocoDataset arguments (mmengine BaseDataset plus detection keys). */
-const datasetSchema = dict(
-  {
-    type: { enum: ['CocoDataset'], description: 'the dataset class (plain dict until the DATASETS registry has datasets)' },
-    data_root: string,
-    ann_file: string,
-    metainfo: dict({ classes: arrayOf(string), palette: arrayOf({ type: 'array', items: integer, minItems: 3, maxItems: 3 }) }, { nullable: true }),
-    data_prefix: dict({ img: string, seg: string, img_path: string }),
-    filter_cfg: dict({ filter_empty_gt: boolean, min_size: nonNegativeInteger }, { nullable: true }),
-    indices: { type: ['integer', 'array', 'null'], items: integer },
-    serialize_data: boolean,
-    pipeline,
-    test_mode: boolean,
-    lazy_init: boolean,
-    max_refetch: positiveInteger,
-    seg_map_suffix: string,
-    proposal_file: stringOrNull,
-    return_classes: boolean,
-    file_client_args: localFilesOnly,
-    backend_args: localFilesOnly,
-  },
-  { required: ['type'] },
-);
 
 /** mmengine's Runner.build_dataloader: torch DataLoader keywords plus sampler configs. */
 const dataloaderSchema = dict(
@@ -87,7 +57,7 @@ const dataloaderSchema = dict(
     sampler: typedDict({ DefaultSampler: { shuffle: boolean, seed: { type: ['integer', 'null'] }, round_up: boolean }, InfiniteSampler: { shuffle: boolean, seed: { type: ['integer', 'null'] } } }, 'which sample indices each epoch visits'),
     batch_sampler: { ...typedDict({ AspectRatioBatchSampler: { drop_last: boolean } }, 'groups landscape and portrait images into separate batches'), type: ['object', 'null'] },
     collate_fn: typedDict({ pseudo_collate: {}, default_collate: {} }, 'how samples become a batch'),
-    dataset: datasetSchema,
+    dataset: componentRef('DATASETS', 'the dataset to load'),
   },
   { required: ['dataset'] },
 );
