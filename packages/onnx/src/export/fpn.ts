@@ -6,7 +6,7 @@
  * nearest coordinates are computed differently and pick other rows for some size pairs.
  */
 import { FPN } from '@tsdet/models';
-import { int, ints, str } from '../graph/attributes.js';
+import { graph, int, ints, str } from '../graph/attributes.js';
 import type { GraphBuilder, Value } from '../graph/graph-builder.js';
 import { registerOnnxExporter, type ExportContext } from './registry.js';
 
@@ -25,11 +25,29 @@ function torchNearestIndices(g: GraphBuilder, inSize: Value, outSize: Value): Va
   return g.op1('Min', [src, g.op1('Sub', [inSize, g.i64([1])])]);
 }
 
-/** Nearest upsampling of `x` to the spatial size of `like`, with PyTorch's row and column choice. */
-export function nearestTo(g: GraphBuilder, x: Value, like: Value): Value {
+/** Gathers PyTorch's source rows and columns: exact for any pair of sizes. */
+function gatherNearest(g: GraphBuilder, x: Value, like: Value): Value {
   const rows = torchNearestIndices(g, dimOf(g, x, 2), dimOf(g, like, 2));
   const cols = torchNearestIndices(g, dimOf(g, x, 3), dimOf(g, like, 3));
   return g.op1('Gather', [g.op1('Gather', [x, rows], { axis: int(2) }), cols], { axis: int(3) });
+}
+
+/**
+ * Nearest upsampling of `x` to the spatial size of `like`, with PyTorch's row and column choice.
+ * The usual case, exactly twice the size (every level of an input padded to the largest stride),
+ * is PyTorch's dst >> 1, which Resize computes exactly (asymmetric, floor, scale 2) in one pass;
+ * other size pairs gather PyTorch's indices. An If node picks at run time.
+ */
+export function nearestTo(g: GraphBuilder, x: Value, like: Value): Value {
+  const doubled = (axis: number) => g.op1('Equal', [dimOf(g, like, axis), g.op1('Mul', [dimOf(g, x, axis), g.i64([2])])]);
+  const exactlyTwice = g.op1('Squeeze', [g.op1('And', [doubled(2), doubled(3)])]);
+  const resize = g.subgraph();
+  const resized = resize.op1('Resize', [x, '', resize.f32([1, 1, 2, 2])], { mode: str('nearest'), coordinate_transformation_mode: str('asymmetric'), nearest_mode: str('floor') });
+  resize.output(resized, resized, 'float32');
+  const gather = g.subgraph();
+  const gathered = gatherNearest(gather, x, like);
+  gather.output(gathered, gathered, 'float32');
+  return g.op1('If', [exactlyTwice], { then_branch: graph(resize.toGraph('upsample_2x', false)), else_branch: graph(gather.toGraph('upsample_gather', false)) });
 }
 
 /** F.interpolate(bilinear) to `like`'s size: half-pixel centres (PyTorch's convention) or align_corners. */
