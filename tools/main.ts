@@ -1,71 +1,115 @@
 /**
- * `npm start`: the main job on an embedded default, with no download.
+ * `npm start`: tsdet's main job on its embedded default, with no download.
  *
- * Until detector training lands, this builds the Faster R-CNN ResNet-50 backbone from
- * configs/resnet/resnet50_frozen1.json, prints its freeze report and parameter counts, then times
- * one forward pass at detection size (1x800x1216) and one SGD training step (2x224x224) on the
- * selected backend.
+ *  1. generates the synthetic shapes dataset into data/shapes (a no-op when it is up to date);
+ *  2. trains configs/faster_rcnn/faster-rcnn_r18_fpn_shapes.json from scratch (logs and
+ *     checkpoints in work_dirs/faster-rcnn_r18_fpn_shapes), validating with COCO mAP at the end;
+ *  3. draws the trained detector's predictions on validation images into <work_dir>/predictions;
+ *  4. prints the metrics, the training throughput and where everything went.
+ *
+ * Any other training config works too (`npm start -- --config FILE`); the shapes dataset is only
+ * generated for configs that read data/shapes.
  */
-import { Command } from 'commander';
-import * as tf from '@tensorflow/tfjs-core';
-import { exitAfter, formatCount, initBackend, MODELS, prepareConfig, type BackendName } from '@tsdet/core';
-import { registerData } from '@tsdet/data';
-import { formatFreezeReport, freezeReport, registerModels, type ResNet } from '@tsdet/models';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { BACKEND_NAMES, exitAfter, prepareConfig, type BackendName } from '@tsdet/core';
+import { createInferenceSession, inferImage, makeShapesDataset, type InferenceSession } from '@tsdet/data';
+import { buildRunner } from '@tsdet/engine';
+import { dataLoaderFactory, defaultWorkDir, describeFailure, loadRunConfig, positiveInteger, startBackend } from './train-common.js';
+
+const SHAPES = { out: 'data/shapes', train: 800, val: 100, seed: 0 } as const;
+
+interface MainOptions {
+  config: string;
+  workDir?: string;
+  backend?: BackendName;
+  threads?: number;
+  cfgOptions?: string[];
+  pictures: number;
+  scoreThr: number;
+}
 
 const program = new Command()
   .name('tsdet')
-  .option('--config <file>', 'backbone config', 'configs/resnet/resnet50_frozen1.json')
-  .option('--backend <name>', 'auto | tensorflow | wasm | cpu (default: the config, then TSDET_BACKEND, then auto)')
-  .option('--cfg-options <key=value...>', 'override settings')
+  .description('Generate the shapes dataset, train the embedded default detector on it, evaluate it and draw its predictions.')
+  .option('--config <file>', 'training config', 'configs/faster_rcnn/faster-rcnn_r18_fpn_shapes.json')
+  .option('--work-dir <dir>', 'logs, checkpoints and pictures (default: work_dirs/<config name>)')
+  .addOption(new Option('--backend <name>', 'compute backend (default: the config, then TSDET_BACKEND, then auto)').choices(BACKEND_NAMES))
+  .option('--threads <n>', 'wasm threads (default: TSDET_THREADS, then every core)', positiveInteger)
+  .option('--cfg-options <key=value...>', 'override config settings, e.g. train_cfg.max_epochs=2')
+  .option('--pictures <n>', 'validation images to draw predictions on', positiveInteger, 8)
+  .option('--score-thr <x>', 'lowest score drawn', Number, 0.3)
   .parse();
-const options = program.opts<{ config: string; backend?: BackendName; cfgOptions?: string[] }>();
+const options = program.opts<MainOptions>();
 
-function timed<T>(fn: () => T): [T, number] {
+/** The image files of a COCO split, in annotation order. */
+function splitImages(annFile: string, imgDir: string): string[] {
+  const coco = JSON.parse(fs.readFileSync(annFile, 'utf8')) as { images: { file_name: string }[] };
+  return coco.images.map((image) => path.join(imgDir, image.file_name));
+}
+
+/** The dataset section of a dataloader config as the file paths it reads. */
+function datasetFiles(config: Record<string, unknown>, loaderKey: string): { annFile: string; imgDir: string } {
+  const dataset = (config[loaderKey] as { dataset: { data_root?: string; ann_file: string; data_prefix?: { img?: string } } }).dataset;
+  const root = dataset.data_root ?? '';
+  return { annFile: path.join(root, dataset.ann_file), imgDir: path.join(root, dataset.data_prefix?.img ?? '') };
+}
+
+async function drawPredictions(session: InferenceSession, images: readonly string[], outDir: string): Promise<number> {
+  let drawn = 0;
+  for (const [index, image] of images.entries()) {
+    const { record } = await inferImage(session, image, { outDir, stem: path.basename(image, path.extname(image)), scoreThreshold: options.scoreThr }, index);
+    drawn += record.drawn;
+  }
+  return drawn;
+}
+
+async function main(): Promise<number> {
   const start = performance.now();
-  const result = fn();
-  return [result, performance.now() - start];
-}
+  const config = await loadRunConfig(options.config, options.cfgOptions);
+  const train = datasetFiles(config, 'train_dataloader');
+  if (path.resolve(train.annFile).startsWith(path.resolve(SHAPES.out) + path.sep)) {
+    const made = await makeShapesDataset(SHAPES);
+    console.log(made.generated ? `shapes dataset: wrote ${made.images} images (${made.objects} objects) to ${SHAPES.out} in ${made.seconds.toFixed(1)} s` : `shapes dataset: ${SHAPES.out} is up to date`);
+  }
+  const backend = await startBackend(config, options);
+  const workDir = options.workDir ?? (config['work_dir'] as string | undefined) ?? defaultWorkDir(options.config);
+  const runner = await buildRunner(config, { mode: 'train', workDir, buildDataLoader: dataLoaderFactory(), backend });
 
-/** One forward at detection size; returns the output shapes. */
-function forwardOnce(model: ResNet): number[][] {
-  return tf.tidy(() => {
-    const outs = model.forward(tf.randomNormal([1, 800, 1216, 3]) as tf.Tensor4D);
-    outs.forEach((o) => o.dataSync());
-    return outs.map((o) => o.shape);
-  });
-}
+  const trainStart = performance.now();
+  const metrics = (await runner.train()) ?? (await runner.val());
+  const trainSeconds = (performance.now() - trainStart) / 1000;
+  const batchSize = (config['train_dataloader'] as { batch_size?: number }).batch_size ?? 1;
+  const images = runner.iter * batchSize;
 
-/** One SGD step (lr 0.01) on sum(mean(output_i)): forward, backward, update. */
-function trainStepOnce(model: ResNet): number {
-  const variables = model.trainableVariables();
-  return tf.tidy(() => {
-    const x = tf.randomNormal([2, 224, 224, 3]) as tf.Tensor4D;
-    const { value, grads } = tf.variableGrads(() => tf.addN(model.forward(x).map((o) => tf.mean(o))) as tf.Scalar, variables);
-    for (const v of variables) v.assign(tf.sub(v, tf.mul(grads[v.name]!, 0.01)));
-    return value.dataSync()[0]!;
-  });
-}
+  const checkpoint = fs.readFileSync(path.join(runner.workDir, 'last_checkpoint'), 'utf8').trim();
+  const prepared = await prepareConfig(options.config, { cfgOptions: options.cfgOptions });
+  const session = createInferenceSession(prepared, checkpoint);
+  const val = datasetFiles(config, 'val_dataloader');
+  const picturesDir = path.join(runner.workDir, 'predictions');
+  const pictures = splitImages(val.annFile, val.imgDir).slice(0, options.pictures);
+  let boxes: number;
+  try {
+    boxes = await drawPredictions(session, pictures, picturesDir);
+  } finally {
+    session.dispose();
+  }
 
-async function main(): Promise<void> {
-  registerModels();
-  registerData();
-  const { resolved } = await prepareConfig(options.config, { cfgOptions: options.cfgOptions });
-  const backend = await initBackend({ backend: options.backend ?? (resolved['backend'] as BackendName | undefined) });
-  const model = MODELS.build<ResNet>(resolved['model'], { path: 'model' }).train();
-  console.log(`\n${options.config}: ${model.typeName}-${model.cfg.depth}, ${formatCount(model.numParameters())} parameters`);
-  console.log(formatFreezeReport(freezeReport(model)));
-  const tensorsBefore = tf.memory().numTensors;
-  const [shapes, forwardMs] = timed(() => forwardOnce(model));
-  console.log(`\nforward 1x800x1216 (train mode): ${forwardMs.toFixed(0)} ms -> ${shapes.map((s) => `[${s.join('x')}]`).join(' ')}`);
-  const [loss, stepMs] = timed(() => trainStepOnce(model));
-  console.log(`train step 2x224x224 (forward + backward + SGD): ${stepMs.toFixed(0)} ms, loss ${loss.toFixed(4)}`);
-  console.log(`tensors leaked: ${tf.memory().numTensors - tensorsBefore} (backend ${backend.name}, ${backend.threads} thread(s))`);
-  model.dispose();
+  const show = (key: string): string => (typeof metrics[key] === 'number' ? (metrics[key] as number).toFixed(3) : 'n/a');
+  console.log(`\n${options.config} on ${backend}:`);
+  console.log(`  trained ${runner.iter} iterations (${images} images) in ${(trainSeconds / 60).toFixed(1)} min: ${(images / trainSeconds).toFixed(1)} images/s`);
+  console.log(`  validation: bbox_mAP ${show('coco/bbox_mAP')}  bbox_mAP_50 ${show('coco/bbox_mAP_50')}  bbox_mAP_75 ${show('coco/bbox_mAP_75')}`);
+  console.log(`  checkpoint: ${path.relative(process.cwd(), checkpoint)}`);
+  console.log(`  logs: ${path.relative(process.cwd(), runner.logDir)}`);
+  console.log(`  pictures: ${path.relative(process.cwd(), picturesDir)} (${pictures.length} images, ${boxes} boxes with score >= ${options.scoreThr})`);
+  console.log(`  total ${((performance.now() - start) / 60000).toFixed(1)} min`);
+  return 0;
 }
 
 main()
-  .then(() => exitAfter(0))
+  .then((code) => exitAfter(code))
   .catch((error: unknown) => {
-    console.error(`tsdet: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(describeFailure('tsdet', error));
     exitAfter(1);
   });

@@ -40,14 +40,9 @@ export async function startBackend(config: Record<string, unknown>, options: { b
   return info.name;
 }
 
-/**
- * @tsdet/data's buildDataLoader, looked up at run time so that the tools state plainly what is
- * missing if the data package does not provide it.
- */
+/** The engine builds its dataloaders with @tsdet/data's buildDataLoader. */
 export function dataLoaderFactory(): DataLoaderFactory {
-  const build = (data as Record<string, unknown>)['buildDataLoader'];
-  if (typeof build !== 'function') throw new Error('@tsdet/data has no buildDataLoader: the dataloaders cannot be built');
-  return (cfg, { path: configPath, seed }) => (build as (c: unknown, o: { path: string; seed: number }) => ReturnType<DataLoaderFactory>)(cfg, { path: configPath, seed });
+  return (cfg, { path: configPath, seed }) => data.buildDataLoader(cfg, { path: configPath, seed });
 }
 
 /** A failure as one message (config and checkpoint mistakes carry their paths), no stack trace. */
