@@ -190,8 +190,16 @@ export class IterBasedTrainLoop implements TrainLoop {
   }
 }
 
-/** One pass of a val/test dataloader through model.testStep into the evaluator. */
-async function evaluationPass(runner: Runner, mode: 'val' | 'test', dataloader: DataLoaderLike, evaluator: EvaluatorLike): Promise<Metrics> {
+/**
+ * What makes predictions in a val/test pass: the runner's model, or another engine running the
+ * same detector (an ONNX Runtime session, which is asynchronous).
+ */
+export interface Predictor {
+  testStep(batch: unknown): readonly unknown[] | Promise<readonly unknown[]>;
+}
+
+/** One pass of a val/test dataloader through the predictor's testStep into the evaluator. */
+async function evaluationPass(runner: Runner, mode: 'val' | 'test', dataloader: DataLoaderLike, evaluator: EvaluatorLike, predictor: Predictor = runner.model): Promise<Metrics> {
   if (!isEvaluatorLike(evaluator)) throw new Error(`${mode}_evaluator: the METRICS component has no process(batch, predictions) / evaluate() (it cannot accumulate over a dataloader)`);
   const capital = mode === 'val' ? 'Val' : 'Test';
   runner.messageHub.clearScalars(mode);
@@ -202,7 +210,7 @@ async function evaluationPass(runner: Runner, mode: 'val' | 'test', dataloader: 
     let batchIdx = 0;
     for await (const batch of dataloader.batches(0)) {
       runner.callHook(`before${capital}Iter`, batchIdx, batch);
-      const predictions = runner.model.testStep(batch);
+      const predictions = await predictor.testStep(batch);
       evaluator.process(batch, predictions);
       runner.callHook(`after${capital}Iter`, batchIdx, batch, predictions);
       batchIdx += 1;
@@ -232,9 +240,10 @@ export class TestLoop {
     readonly runner: Runner,
     readonly dataloader: DataLoaderLike,
     readonly evaluator: EvaluatorLike,
+    readonly predictor?: Predictor,
   ) {}
 
   run(): Promise<Metrics> {
-    return evaluationPass(this.runner, 'test', this.dataloader, this.evaluator);
+    return evaluationPass(this.runner, 'test', this.dataloader, this.evaluator, this.predictor);
   }
 }

@@ -19,7 +19,7 @@ import type { ParamSchedulerFactory } from '../schedulers/descriptors.js';
 import type { ParamScheduler } from '../schedulers/param-scheduler.js';
 import { checkpointToPickle, readTrainingCheckpoint, type CheckpointMeta, type CheckpointObject } from './checkpoint-state.js';
 import { imageIdsOf, type DataLoaderLike, type EvaluatorLike } from './interfaces.js';
-import { EpochBasedTrainLoop, IterBasedTrainLoop, TestLoop, ValLoop, type TrainLoop, type TrainLoopConfig } from './loops.js';
+import { EpochBasedTrainLoop, IterBasedTrainLoop, TestLoop, ValLoop, type Predictor, type TrainLoop, type TrainLoopConfig } from './loops.js';
 import { TSDET_VERSION } from './version.js';
 
 export interface RunnerParts {
@@ -160,12 +160,16 @@ export class Runner {
     return new ValLoop(this, val.dataloader, val.evaluator).run();
   }
 
-  /** Loads load_from (weights) if set, then runs the test loop once; returns its metrics. */
-  async test(): Promise<Metrics> {
+  /**
+   * Loads load_from (weights) if set, then runs the test loop once; returns its metrics. With a
+   * `predictor` (e.g. the same detector exported to ONNX) that makes the predictions instead of
+   * the runner's model, and no weights are loaded.
+   */
+  async test(predictor?: Predictor): Promise<Metrics> {
     const test = this.#parts.test;
     if (!test) throw new Error('Runner.test: no test setup (test_dataloader, test_cfg and test_evaluator are needed)');
-    if (this.#parts.loadFrom) this.loadWeights(this.#parts.loadFrom);
-    return new TestLoop(this, test.dataloader, test.evaluator).run();
+    if (this.#parts.loadFrom && !predictor) this.loadWeights(this.#parts.loadFrom);
+    return new TestLoop(this, test.dataloader, test.evaluator, predictor).run();
   }
 
   #buildTrainLoop(cfg: TrainLoopConfig, dataloader: DataLoaderLike): TrainLoop {
