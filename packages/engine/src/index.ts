@@ -15,6 +15,7 @@ export * from './logging/vis-backend.js';
 export * from './optim/descriptors.js';
 export * from './optim/optim-wrapper.js';
 export * from './optim/param-groups.js';
+export * from './optim/adam.js';
 export * from './optim/sgd.js';
 export * from './runner/build-runner.js';
 export * from './runner/checkpoint-state.js';

@@ -3,7 +3,7 @@
  * declares the schedule / runtime config sections, once. Tools and tests call `registerEngine()`.
  */
 import { ContainerModule } from 'inversify';
-import { configSectionNames, kindToken, loadComponents, registerConfigSection } from '@tsdet/core';
+import { kindToken, loadComponents, registerConfigSection } from '@tsdet/core';
 import { ENGINE_CONFIG_SECTIONS } from './config/sections.js';
 import { HOOK_DESCRIPTORS } from './hooks/descriptors.js';
 import { OPTIMIZER_DESCRIPTORS } from './optim/descriptors.js';
@@ -21,8 +21,5 @@ export function registerEngine(): void {
   if (registered) return;
   registered = true;
   loadComponents(engineContainerModule);
-  // @tsdet/models may have declared these keys as placeholders (so that inference tools accept
-  // full configs without the engine); the engine's schemas replace them.
-  const declared = new Set(configSectionNames());
-  for (const [key, schema] of Object.entries(ENGINE_CONFIG_SECTIONS)) registerConfigSection(key, schema, { force: declared.has(key) });
+  for (const [key, schema] of Object.entries(ENGINE_CONFIG_SECTIONS)) registerConfigSection(key, schema);
 }

@@ -5,13 +5,14 @@
 import { defineComponent, OPTIMIZERS, type ComponentDescriptor, type TrainableModel } from '@tsdet/core';
 import { OptimWrapper, type ClipGradConfig } from './optim-wrapper.js';
 import { buildParamGroups, type ParamwiseConfig } from './param-groups.js';
-import { SGD, type OptimizedParameter, type ParamGroup, type SgdHyperParameters } from './sgd.js';
+import { Adam, type AdamHyperParameters } from './adam.js';
+import { SGD, type BaseHyperParameters, type OptimizedParameter, type Optimizer, type ParamGroup, type SgdHyperParameters } from './sgd.js';
 
 export interface OptimizerFactory {
   readonly type: string;
   /** The config's hyper-parameters (every group starts from these). */
-  readonly defaults: SgdHyperParameters;
-  create(params: readonly OptimizedParameter[], groups: readonly ParamGroup[]): SGD;
+  readonly defaults: BaseHyperParameters;
+  create(params: readonly OptimizedParameter[], groups: readonly ParamGroup[]): Optimizer;
 }
 
 export const sgdDescriptor = defineComponent<SgdHyperParameters, OptimizerFactory>({
@@ -33,7 +34,34 @@ export const sgdDescriptor = defineComponent<SgdHyperParameters, OptimizerFactor
   },
 });
 
-export const OPTIMIZER_DESCRIPTORS: ComponentDescriptor[] = [sgdDescriptor];
+interface AdamConfig extends AdamHyperParameters {
+  amsgrad: boolean;
+}
+
+/** Adam (decay added to the gradient) or AdamW (decoupled decay), torch.optim's defaults. */
+function adamDescriptor(type: 'Adam' | 'AdamW'): ComponentDescriptor {
+  const decoupled = type === 'AdamW';
+  return defineComponent<AdamConfig, OptimizerFactory>({
+    type,
+    description: decoupled ? "AdamW with PyTorch's update rule (decoupled weight decay)" : "Adam with PyTorch's update rule (weight decay added to the gradient)",
+    schema: {
+      properties: {
+        lr: { type: 'number', exclusiveMinimum: 0, default: 0.001, description: 'base learning rate (scaled by auto_scale_lr, then by the schedulers)' },
+        betas: { type: 'array', items: { type: 'number', minimum: 0, exclusiveMaximum: 1 }, minItems: 2, maxItems: 2, default: [0.9, 0.999] },
+        eps: { type: 'number', exclusiveMinimum: 0, default: 1e-8 },
+        weight_decay: { type: 'number', minimum: 0, default: decoupled ? 0.01 : 0 },
+        amsgrad: { type: 'boolean', default: false, description: 'not ported: must stay false' },
+      },
+    },
+    build: (cfg) => {
+      if (cfg.amsgrad) throw new Error(`amsgrad is not available in tsdet's ${type}`);
+      const defaults = { lr: cfg.lr, betas: cfg.betas, eps: cfg.eps, weight_decay: cfg.weight_decay };
+      return { type, defaults, create: (params, groups) => new Adam(params, groups, decoupled) };
+    },
+  });
+}
+
+export const OPTIMIZER_DESCRIPTORS: ComponentDescriptor[] = [sgdDescriptor, adamDescriptor('Adam'), adamDescriptor('AdamW')];
 
 export interface OptimWrapperConfig {
   type?: 'OptimWrapper';

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { parseLosses, type TrainableModel } from '@tsdet/core';
-import type { OptimizedParameter, SGD } from './sgd.js';
+import type { OptimizedParameter, Optimizer } from './sgd.js';
 
 export interface ClipGradConfig {
   /** 'norm' (torch clip_grad_norm_, the default) or 'value' (clip_grad_value_). */
@@ -44,7 +44,7 @@ export class NonFiniteLossError extends Error {
 
 export class OptimWrapper {
   readonly #model: TrainableModel;
-  readonly optimizer: SGD;
+  readonly optimizer: Optimizer;
   readonly #params: readonly OptimizedParameter[];
   readonly #clipGrad: ClipGradConfig | null;
   readonly accumulativeCounts: number;
@@ -52,7 +52,7 @@ export class OptimWrapper {
   #maxCounts = Number.POSITIVE_INFINITY;
   #accumulated = new Map<string, tf.Tensor>();
 
-  constructor(model: TrainableModel, optimizer: SGD, params: readonly OptimizedParameter[], options: OptimWrapperOptions = {}) {
+  constructor(model: TrainableModel, optimizer: Optimizer, params: readonly OptimizedParameter[], options: OptimWrapperOptions = {}) {
     this.#model = model;
     this.optimizer = optimizer;
     this.#params = params;

@@ -16,7 +16,7 @@
  */
 import type { Module } from '@tsdet/core';
 import { NormLayer } from '@tsdet/models';
-import type { OptimizedParameter, ParamGroup, SgdHyperParameters } from './sgd.js';
+import type { BaseHyperParameters, OptimizedParameter, ParamGroup } from './sgd.js';
 
 export interface CustomKeyConfig {
   lr_mult?: number;
@@ -53,7 +53,7 @@ interface ParameterSite {
   rank: number;
 }
 
-function groupFor(site: ParameterSite, base: SgdHyperParameters, cfg: ParamwiseConfig, keys: string[]): SgdHyperParameters {
+function groupFor<H extends BaseHyperParameters>(site: ParameterSite, base: H, cfg: ParamwiseConfig, keys: string[]): H {
   const group = { ...base };
   const customKey = keys.find((key) => site.matchName.includes(key));
   if (customKey !== undefined) {
@@ -71,7 +71,7 @@ function groupFor(site: ParameterSite, base: SgdHyperParameters, cfg: ParamwiseC
 }
 
 /** The optimised parameters of `model` and their groups, in state-dict order. */
-export function buildParamGroups(model: Module, base: SgdHyperParameters, cfg: ParamwiseConfig = {}): ParamGroupPlan {
+export function buildParamGroups(model: Module, base: BaseHyperParameters, cfg: ParamwiseConfig = {}): ParamGroupPlan {
   const keys = sortedCustomKeys(cfg.custom_keys ?? {});
   const params: OptimizedParameter[] = [];
   const groups: ParamGroup[] = [];

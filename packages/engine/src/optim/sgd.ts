@@ -14,11 +14,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { tfjsToTorch, torchShapeOf, torchToTfjs, toFloat32, type RawTensor, type TorchLayout } from '@tsdet/core';
 
-export interface SgdHyperParameters {
+/** What every optimiser's groups have: the lr the schedulers drive and the weight decay paramwise_cfg scales. */
+export interface BaseHyperParameters {
   lr: number;
+  weight_decay: number;
+}
+
+export interface SgdHyperParameters extends BaseHyperParameters {
   momentum: number;
   dampening: number;
-  weight_decay: number;
   nesterov: boolean;
 }
 
@@ -29,24 +33,38 @@ export interface OptimizedParameter {
   readonly layout: TorchLayout;
 }
 
-/** One parameter group: its parameters (by name) and their hyper-parameters. */
-export interface ParamGroup extends SgdHyperParameters {
+/** One parameter group: its parameters (by name) and their hyper-parameters (the optimiser's own keys too). */
+export interface ParamGroup extends BaseHyperParameters {
   readonly params: readonly string[];
   /** The lr before any scheduler ran (mmengine's `initial_lr`), set by the first scheduler. */
   initial_lr?: number;
+  [hyperParameter: string]: unknown;
 }
 
-/** The optimiser state as saved in checkpoints: momentum buffers keyed by parameter name, in PyTorch layout. */
+/**
+ * The optimiser state as saved in checkpoints, as torch.optim lays it out: per parameter name its
+ * state tensors in PyTorch layout (SGD `momentum_buffer`; Adam `step`, `exp_avg`, `exp_avg_sq`).
+ */
 export interface OptimizerState {
-  state: Record<string, { momentum_buffer: RawTensor }>;
+  state: Record<string, Record<string, RawTensor>>;
   param_groups: ParamGroup[];
+}
+
+/** What the optimiser wrapper, schedulers and checkpoints need of an optimiser. */
+export interface Optimizer {
+  readonly paramGroups: ParamGroup[];
+  /** Applies one update from `grads` (by parameter name); parameters without a gradient are skipped. */
+  step(grads: ReadonlyMap<string, tf.Tensor>): void;
+  stateDict(): OptimizerState;
+  loadStateDict(saved: OptimizerState, source?: string): void;
+  dispose(): void;
 }
 
 export class OptimizerStateError extends Error {
   override name = 'OptimizerStateError';
 }
 
-export class SGD {
+export class SGD implements Optimizer {
   readonly paramGroups: ParamGroup[];
   readonly #params: Map<string, OptimizedParameter>;
   readonly #momentumBuffers = new Map<string, tf.Tensor>();
@@ -69,7 +87,8 @@ export class SGD {
     }
   }
 
-  #update(param: OptimizedParameter, grad: tf.Tensor, group: ParamGroup): void {
+  #update(param: OptimizedParameter, grad: tf.Tensor, paramGroup: ParamGroup): void {
+    const group = paramGroup as unknown as SgdHyperParameters;
     const previous = this.#momentumBuffers.get(param.name);
     const next = tf.tidy(() => {
       let g = group.weight_decay !== 0 ? tf.add(grad, tf.mul(param.variable, group.weight_decay)) : grad;
@@ -102,7 +121,10 @@ export class SGD {
     this.#checkGroups(saved.param_groups, source);
     const loaded = new Map<string, tf.Tensor>();
     try {
-      for (const [name, entry] of Object.entries(saved.state)) loaded.set(name, this.#bufferFrom(name, entry.momentum_buffer, source));
+      for (const [name, entry] of Object.entries(saved.state)) {
+        if (!entry['momentum_buffer']) throw new OptimizerStateError(`optimizer state in ${source}: '${name}' has no momentum_buffer (was it saved by another optimiser type? it has ${Object.keys(entry).join(', ')})`);
+        loaded.set(name, this.#bufferFrom(name, entry['momentum_buffer'], source));
+      }
     } catch (error) {
       tf.dispose([...loaded.values()]);
       throw error;

@@ -5,7 +5,7 @@
  *                     dataset_meta {classes}, rng {global_random}, loop {epoch_in_progress, next_batch},
  *                     experiment_name, backend
  *   state_dict:       OrderedDict of the model's tensors, mmdet names and PyTorch layouts
- *   optimizer:        {state: {<param name>: {momentum_buffer}}, param_groups: [{params: [names], lr, initial_lr, ...}]}
+ *   optimizer:        {state: {<param name>: {momentum_buffer} (SGD) | {step, exp_avg, exp_avg_sq} (Adam/AdamW)}, param_groups: [{params: [names], lr, initial_lr, ...}]}
  *   param_schedulers: [{type, last_step, global_step, base_values, last_value}]
  *   message_hub:      {runtime_info: {best_score, best_ckpt, keep_ckpt_ids, ...}}
  *
@@ -54,7 +54,9 @@ export function checkpointToPickle(checkpoint: CheckpointObject): PickleValue {
     message_hub: checkpoint.message_hub as unknown as PickleValue,
   };
   if (checkpoint.optimizer) {
-    const state = Object.fromEntries(Object.entries(checkpoint.optimizer.state).map(([name, entry]) => [name, { momentum_buffer: new TensorValue(entry.momentum_buffer) }]));
+    const state = Object.fromEntries(
+      Object.entries(checkpoint.optimizer.state).map(([name, entry]) => [name, Object.fromEntries(Object.entries(entry).map(([key, tensor]) => [key, new TensorValue(tensor)]))]),
+    );
     out['optimizer'] = { state, param_groups: checkpoint.optimizer.param_groups as unknown as PickleValue };
   }
   if (checkpoint.param_schedulers) out['param_schedulers'] = checkpoint.param_schedulers as unknown as PickleValue;
