@@ -14,6 +14,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { exitAfter, initBackend, prepareConfig } from '@tsdet/core';
 import { createInferenceSession, displayPath, registerData, resolveCheckpointArgument, testPipelineConfig } from '@tsdet/data';
 import { registerModels, TwoStageDetector } from '@tsdet/models';
+import { registerEngine } from '@tsdet/engine';
 import { createOrtSession, detectorInfoFile, exportDetector, exportFeatures, type DetectorModelInfo, type ExportedModel } from '@tsdet/onnx';
 
 interface ExportOptions {
@@ -72,6 +73,7 @@ function exportPart(detector: TwoStageDetector, dynamic: boolean): ExportedModel
 async function main(): Promise<number> {
   registerModels();
   registerData();
+  registerEngine();
   await initBackend({ backend: 'cpu' });
   const prepared = await prepareConfig(configFile, { cfgOptions: options.cfgOptions });
   const session = createInferenceSession(prepared, resolveCheckpointArgument(checkpointArg));

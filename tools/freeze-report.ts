@@ -9,6 +9,7 @@ import { Command } from 'commander';
 import { exitAfter, initBackend, MODELS, prepareConfig, type Module } from '@tsdet/core';
 import { registerData } from '@tsdet/data';
 import { formatFreezeReport, freezeReport, registerModels } from '@tsdet/models';
+import { registerEngine } from '@tsdet/engine';
 
 const program = new Command()
   .name('freeze-report')
@@ -24,6 +25,7 @@ try {
   await initBackend({ backend: 'cpu', verbose: false });
   registerModels();
   registerData();
+  registerEngine();
   const { resolved } = await prepareConfig(program.args[0]!, { cfgOptions: options.cfgOptions });
   const model = resolved['model'] as Record<string, unknown>;
   const [cfg, path] = model['backbone'] ? [model['backbone'], 'model.backbone'] : [model, 'model'];

@@ -28,6 +28,7 @@ import {
   type InferenceSession,
 } from '@tsdet/data';
 import { registerModels } from '@tsdet/models';
+import { registerEngine } from '@tsdet/engine';
 
 interface InferOptions {
   runtime: 'tfjs' | 'onnx';
@@ -136,6 +137,7 @@ interface Session extends Pick<InferenceSession, 'classNames' | 'checkpointFile'
 async function prepareSession(): Promise<Session> {
   registerModels();
   registerData();
+  registerEngine();
   const prepared = await prepareConfig(configFile, { cfgOptions: options.cfgOptions });
   if (options.runtime === 'onnx') {
     // ORT does the work; tfjs is not needed for the pipeline or the drawing.

@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { ConfigError, ConfigValidationError, loadConfig, prepareLoadedConfig, RegistryError, type Config } from '@tsdet/core';
 import { registerData } from '@tsdet/data';
 import { registerModels } from '@tsdet/models';
+import { registerEngine } from '@tsdet/engine';
 
 interface PrintOptions {
   cfgOptions?: string[];
@@ -36,7 +37,8 @@ const program = new Command()
     const config = loadConfig(file, { cfgOptions: options.cfgOptions ?? [] });
     if (options.validate) {
       registerModels();
-    registerData();
+      registerData();
+      registerEngine();
       await prepareLoadedConfig(config);
     }
     process.stdout.write(`${render(config, options)}\n`);

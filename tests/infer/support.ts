@@ -11,6 +11,7 @@ import sharp from 'sharp';
 import { prepareConfig, stateDictOf, writeSafetensors } from '@tsdet/core';
 import { buildInferenceDetector, registerData } from '@tsdet/data';
 import { registerModels } from '@tsdet/models';
+import { registerEngine } from '@tsdet/engine';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(here, '..', '..');
@@ -22,6 +23,7 @@ export const MMDET_PTH = path.join(here, 'faster-rcnn_r50_fpn_tiny_mmdet.pth');
 export function registerAll(): void {
   registerModels();
   registerData();
+  registerEngine();
 }
 
 /** Writes the random initial weights of TINY_CONFIG (with `cfgOptions` applied) as safetensors. */

@@ -3,7 +3,9 @@
  * mmdet-reference §4.9), declared so that a detection config validates as a whole: every key of
  * that file (and of the mmengine/mmdet constructors it calls) is described, anything else is
  * rejected. Pipelines steps are TRANSFORMS components (registered by @tsdet/data). The schedule
- * and runtime sections (schedule_1x, default_runtime) are @tsdet/engine's; see below.
+ * and runtime sections (schedule_1x, default_runtime) are @tsdet/engine's: a program that loads
+ * full detection configs calls registerEngine() too, so that those keys are checked, never
+ * waved through.
  */
 import { componentList, componentRef, configSectionNames, registerConfigSection, type ConfigSchema } from '@tsdet/core';
 
@@ -78,27 +80,8 @@ const DATASET_SECTIONS: Record<string, ConfigSchema> = {
   test_evaluator: evaluator,
 };
 
-// ---------------------------------------------------------------------------------------------
-// schedules/schedule_1x and default_runtime
-
-/**
- * The schedule and runtime sections belong to @tsdet/engine, which validates them (loops,
- * optimizer, schedulers, hooks...) once `registerEngine()` has run. Without the engine (the
- * inference tools), a full mmdet config must still load: these keys are declared here as
- * accepted-but-unchecked placeholders, which registerEngine replaces with the real schemas.
- */
-const ENGINE_SECTION_KEYS = [
-  'train_cfg', 'val_cfg', 'test_cfg', 'param_scheduler', 'optim_wrapper', 'auto_scale_lr',
-  'default_scope', 'default_hooks', 'custom_hooks', 'env_cfg', 'randomness', 'work_dir', 'launcher', 'experiment_name',
-  'vis_backends', 'visualizer', 'log_processor', 'log_level', 'load_from', 'resume',
-];
-
-const ENGINE_PLACEHOLDERS: Record<string, ConfigSchema> = Object.fromEntries(
-  ENGINE_SECTION_KEYS.map((key) => [key, { description: 'a schedule/runtime section: validated by @tsdet/engine (registerEngine)' }]),
-);
-
 /** Every section this file declares, by the mmdet file that uses it. */
-export const DETECTION_CONFIG_SECTIONS: Record<string, ConfigSchema> = { ...DATASET_SECTIONS, ...ENGINE_PLACEHOLDERS };
+export const DETECTION_CONFIG_SECTIONS: Record<string, ConfigSchema> = DATASET_SECTIONS;
 
 /**
  * Declares the sections above; a section some other package declared first is left alone

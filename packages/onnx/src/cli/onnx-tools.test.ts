@@ -13,6 +13,7 @@ import sharp from 'sharp';
 import { initBackend, prepareConfig } from '@tsdet/core';
 import { createInferenceSession, detectImage, registerData, type DetectionRecord } from '@tsdet/data';
 import { matchInstanceSets, registerModels } from '@tsdet/models';
+import { registerEngine } from '@tsdet/engine';
 import { REPO_ROOT } from '../testing/repo-root.js';
 
 const TINY_CONFIG = path.join(REPO_ROOT, 'tests', 'infer', 'faster-rcnn_r50_fpn_tiny.json');
@@ -80,6 +81,7 @@ describe('tools/export-onnx.ts and tools/infer.ts --runtime onnx', function () {
 
     registerModels();
     registerData();
+    registerEngine();
     await initBackend({ backend: 'cpu', verbose: false });
     const session = createInferenceSession(await prepareConfig(TINY_CONFIG, { cfgOptions: [LOW_SCORE_THR] }), MMDET_PTH);
     try {

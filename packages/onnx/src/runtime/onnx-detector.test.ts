@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, Module, prepareConfig, type PreparedConfig } from '@tsdet/core';
 import { buildInferenceDetector, registerData, type DetDataBatch, type DetDataSample, type RawImage } from '@tsdet/data';
 import { matchInstanceSets, registerModels, TwoStageDetector, type ImageMeta, type InstanceResults } from '@tsdet/models';
+import { registerEngine } from '@tsdet/engine';
 import path from 'node:path';
 import { createOrtSession, exportDetector, exportModule, ort, registerOnnxExporter } from '../index.js';
 import { REPO_ROOT } from '../testing/repo-root.js';
@@ -50,6 +51,7 @@ describe('OnnxDetector (onnxruntime-node) against TwoStageDetector (tfjs)', func
     await initBackend({ backend: 'cpu', verbose: false });
     registerModels();
     registerData();
+    registerEngine();
     prepared = await prepareConfig(TINY_CONFIG, { cfgOptions: ['model.test_cfg.rcnn.score_thr=0.0'] });
     detector = buildInferenceDetector(prepared.resolved, TINY_CONFIG) as unknown as TwoStageDetector;
     detector.eval();
