@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
-import { exitAfter, initBackend, loadConfig, MODELS, type BackendInfo, type BackendName } from '@tsdet/core';
+import { exitAfter, initBackend, loadConfig, MODELS, parseLosses, type BackendInfo, type BackendName } from '@tsdet/core';
 import { Linear, registerModels, type ResNet } from '@tsdet/models';
 import type { TwoStageDetector } from '@tsdet/models';
 
@@ -132,6 +132,29 @@ function fasterRcnnWorkload(): Workload {
   return { step: () => void model.predict(x, [meta], { rescale: true }), train: false, dispose: () => (model.dispose(), x.dispose()) };
 }
 
+/**
+ * One Faster R-CNN R50-FPN training iteration as torch_reference.py's frcnn_800x1216_train
+ * (torchvision's model in train mode, two ground-truth boxes, SGD lr 0.001 momentum 0.9): the mmdet
+ * config (frozen stem and layer1, norm_eval, train_cfg samplers), random weights, one normalised
+ * 1x800x1216 input (or --size), loss = parse_losses total, backward, SGD update. `withCp` sets the
+ * backbone's with_cp.
+ */
+function fasterRcnnTrainWorkload(withCp: boolean): Workload {
+  registerModels();
+  const config = loadConfig(FASTER_RCNN_CONFIG, { cfgOptions: ['model.backbone.init_cfg=null', 'model.data_preprocessor=null', `model.backbone.with_cp=${withCp}`] });
+  const model = MODELS.build<TwoStageDetector>(config.data['model'], { path: 'model' }).train();
+  const [height, width] = detectionSize;
+  const x = tf.randomNormal([1, height, width, 3]) as tf.Tensor4D;
+  const scale = (v: number, size: number, base: number): number => (v * size) / base;
+  const boxes = Float32Array.from([100, 120, 400, 500, 600, 200, 900, 700].map((v, i) => scale(v, i % 2 ? height : width, i % 2 ? 800 : 1216)));
+  const metainfo = { img_shape: [height, width], ori_shape: [height, width], pad_shape: [height, width], batch_input_shape: [height, width], scale_factor: [1, 1] };
+  const samples = [{ metainfo, gt_instances: { bboxes: boxes, labels: Int32Array.of(1, 2) } }];
+  const variables = model.trainableVariables();
+  const momenta = variables.map((v) => tf.variable(tf.zerosLike(v), false));
+  const loss = (): tf.Scalar => parseLosses(model.loss(x, samples)).total;
+  return { step: () => sgdStep(variables, loss, momenta), train: true, dispose: () => (model.dispose(), tf.dispose([x, ...momenta])) };
+}
+
 /** An ONNX workload: the model exported and loaded, one run per call. */
 interface OnnxWorkload {
   step(): Promise<void>;
@@ -197,6 +220,8 @@ const WORKLOADS: Record<string, () => Workload> = {
   r50_800x1216_train: () => trainWorkload('backbone800', false),
   r50_800x1216_train_cp: () => trainWorkload('backbone800', true),
   frcnn_800x1216: fasterRcnnWorkload,
+  frcnn_800x1216_train: () => fasterRcnnTrainWorkload(false),
+  frcnn_800x1216_train_cp: () => fasterRcnnTrainWorkload(true),
   // The Faster R-CNN setting: stem and layer1 frozen (mmdet frozen_stages 1).
   r50_800x1216_train_frozen1: () => trainWorkload('backbone800', false, 1),
   r50_800x1216_train_frozen1_cp: () => trainWorkload('backbone800', true, 1),
