@@ -6,3 +6,4 @@ export * from './kinds.js';
 export * from './registry.js';
 export { componentList, componentRef, validateComponent, validateTree, type ComponentRefOptions } from './validator.js';
 export * from './prepare-config.js';
+export * from './schema-builders.js';

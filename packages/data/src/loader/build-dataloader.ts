@@ -6,7 +6,7 @@
  * augmentation draws from a stream of (seed, epoch, sample index); so batch k of epoch e is the
  * same whether the run started at k or got there, and whatever order prefetched samples finish.
  */
-import { componentRef, ConfigValidationError, DATASETS, registryLookup, validateTree, type ConfigSchema, type SourceLookup } from '@tsdet/core';
+import { componentRef, ConfigValidationError, DATASETS, registryLookup, typedDict, validateTree, type ConfigSchema, type SourceLookup } from '@tsdet/core';
 import { RandomStream } from '@tsdet/core';
 import type { SkipCounts } from '../datasets/data-issues.js';
 import type { DetDataset } from '../datasets/det-dataset.js';
@@ -136,20 +136,6 @@ class PrefetchingDataLoader implements DetDataLoader {
     const packed = await Promise.all(samples.map((sample) => this.dataset.getItem(sample.index, new RandomStream(sample.seed).uniform)));
     return collateDetSamples(packed);
   }
-}
-
-function typedDict(variants: Record<string, Record<string, ConfigSchema>>, description: string): ConfigSchema {
-  const types = Object.keys(variants);
-  return {
-    type: 'object',
-    properties: { type: { enum: types } },
-    required: ['type'],
-    description,
-    allOf: types.map((type) => ({
-      if: { type: 'object', properties: { type: { const: type } }, required: ['type'] },
-      then: { type: 'object', properties: { type: { const: type }, ...variants[type] }, additionalProperties: false },
-    })),
-  };
 }
 
 const seedSchema: ConfigSchema = { type: ['integer', 'null'], default: null, description: "the shuffle seed; default: the run's seed" };

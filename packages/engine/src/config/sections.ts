@@ -4,7 +4,7 @@
  * hooks, randomness, logging and checkpoint loading. Components (optimizer, param_scheduler
  * entries, hooks) are validated by their own registered schemas.
  */
-import { componentList, componentRef, type ConfigSchema } from '@tsdet/core';
+import { closedDict as dict, componentList, componentRef, typedDict, type ConfigSchema } from '@tsdet/core';
 
 type Properties = Record<string, ConfigSchema>;
 
@@ -14,31 +14,6 @@ const positiveInteger: ConfigSchema = { type: 'integer', minimum: 1 };
 const nonNegativeInteger: ConfigSchema = { type: 'integer', minimum: 0 };
 const stringOrNull: ConfigSchema = { type: ['string', 'null'] };
 
-function dict(properties: Properties, options: { required?: string[]; description?: string; nullable?: boolean } = {}): ConfigSchema {
-  return {
-    type: options.nullable ? ['object', 'null'] : 'object',
-    properties,
-    additionalProperties: false,
-    ...(options.required ? { required: options.required } : {}),
-    ...(options.description ? { description: options.description } : {}),
-  };
-}
-
-/** A dict whose allowed keys depend on its `type`. */
-function typedDict(variants: Record<string, { properties: Properties; required?: string[] }>, description: string): ConfigSchema {
-  const types = Object.keys(variants);
-  return {
-    type: 'object',
-    properties: { type: { enum: types } },
-    required: ['type'],
-    description,
-    allOf: types.map((type) => ({
-      if: { type: 'object', properties: { type: { const: type } }, required: ['type'] },
-      then: dict({ type: { const: type }, ...variants[type]!.properties }, { required: variants[type]!.required }),
-    })),
-  };
-}
-
 const loopCommon: Properties = {
   val_begin: { ...positiveInteger, description: 'first epoch (iteration) after which to validate' },
   val_interval: { ...positiveInteger, description: 'validate every this many epochs (iterations)' },
@@ -47,10 +22,11 @@ const loopCommon: Properties = {
 
 const trainCfg = typedDict(
   {
-    EpochBasedTrainLoop: { properties: { max_epochs: positiveInteger, ...loopCommon }, required: ['max_epochs'] },
-    IterBasedTrainLoop: { properties: { max_iters: positiveInteger, ...loopCommon }, required: ['max_iters'] },
+    EpochBasedTrainLoop: { max_epochs: positiveInteger, ...loopCommon },
+    IterBasedTrainLoop: { max_iters: positiveInteger, ...loopCommon },
   },
   'the training loop (the model has its own model.train_cfg)',
+  { EpochBasedTrainLoop: ['max_epochs'], IterBasedTrainLoop: ['max_iters'] },
 );
 
 const clipGrad = dict(
@@ -92,7 +68,7 @@ function hookSlot(description: string): ConfigSchema {
   return { ...componentRef('HOOKS', description), type: ['object', 'null'] };
 }
 
-const visBackend = typedDict({ LocalVisBackend: { properties: { save_dir: { type: 'string' }, img_save_dir: { type: 'string' }, config_save_file: { type: 'string' }, scalar_save_file: { type: 'string' } } } }, 'where logs are written (tsdet: local files)');
+const visBackend = typedDict({ LocalVisBackend: { save_dir: { type: 'string' }, img_save_dir: { type: 'string' }, config_save_file: { type: 'string' }, scalar_save_file: { type: 'string' } } }, 'where logs are written (tsdet: local files)');
 
 export const SCHEDULE_SECTIONS: Record<string, ConfigSchema> = {
   train_cfg: trainCfg,

@@ -7,40 +7,14 @@
  * full detection configs calls registerEngine() too, so that those keys are checked, never
  * waved through.
  */
-import { componentList, componentRef, configSectionNames, registerConfigSection, type ConfigSchema } from '@tsdet/core';
+import { closedDict as dict, componentList, componentRef, configSectionNames, registerConfigSection, typedDict, type ConfigSchema } from '@tsdet/core';
 
-type Properties = Record<string, ConfigSchema>;
 
 const string: ConfigSchema = { type: 'string' };
 const boolean: ConfigSchema = { type: 'boolean' };
 const positiveInteger: ConfigSchema = { type: 'integer', minimum: 1 };
 const nonNegativeInteger: ConfigSchema = { type: 'integer', minimum: 0 };
 const localFilesOnly: ConfigSchema = { type: 'null', description: 'file backends are not ported: local files only (backend_args=None)' };
-
-function dict(properties: Properties, options: { required?: string[]; description?: string; nullable?: boolean } = {}): ConfigSchema {
-  return {
-    type: options.nullable ? ['object', 'null'] : 'object',
-    properties,
-    additionalProperties: false,
-    ...(options.required ? { required: options.required } : {}),
-    ...(options.description ? { description: options.description } : {}),
-  };
-}
-
-/** A dict with a `type` whose allowed keys depend on it: each type lists its own keys. */
-function typedDict(variants: Record<string, Properties>, description: string): ConfigSchema {
-  const types = Object.keys(variants);
-  return {
-    type: 'object',
-    properties: { type: { enum: types } },
-    required: ['type'],
-    description,
-    allOf: types.map((type) => ({
-      if: { type: 'object', properties: { type: { const: type } }, required: ['type'] },
-      then: dict({ type: { const: type }, ...variants[type] }),
-    })),
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // datasets/coco_detection
