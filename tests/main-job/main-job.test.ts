@@ -1,6 +1,6 @@
 /**
  * `npm start` (tools/main.ts) end to end on a few images: generates the shapes dataset if needed,
- * trains the embedded default config for one epoch on 8 training images, evaluates on 4
+ * trains the embedded default config for one epoch on 8 training images (4 batches of 2), evaluates on 4
  * validation images, and draws predictions. The full-length run (15 minutes) is the README's
  * main command; this checks that every stage runs and leaves its files.
  */
@@ -34,7 +34,7 @@ describe('npm start (tools/main.ts), shortened', function () {
 
   it('exits 0 and prints the metrics, throughput and output locations', () => {
     expect(result.status, result.stderr).to.equal(0);
-    expect(result.stdout).to.match(/trained 2 iterations \(8 images\) in [\d.]+ min: [\d.]+ images\/s/);
+    expect(result.stdout).to.match(/trained 4 iterations \(8 images\) in [\d.]+ min: [\d.]+ images\/s/);
     expect(result.stdout).to.match(/validation: bbox_mAP \d\.\d{3} {2}bbox_mAP_50 \d\.\d{3} {2}bbox_mAP_75 \d\.\d{3}/);
     expect(result.stdout).to.match(/pictures: .*predictions \(2 images, \d+ boxes with score >= 0\.3\)/);
   });
