@@ -23,6 +23,7 @@ describe('npm start (tools/main.ts), shortened', function () {
       '--import', 'tsx', '--conditions=source', path.join(ROOT, 'tools/main.ts'),
       '--work-dir', workDir, '--pictures', '2',
       '--cfg-options', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1', 'train_dataloader.dataset.indices=8', 'val_dataloader.dataset.indices=4',
+      'default_hooks.visualization.draw=true', 'default_hooks.visualization.interval=1',
     ];
     const run = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', env: { ...process.env, TSDET_BACKEND: 'wasm' } });
     result = { status: run.status, stdout: run.stdout, stderr: run.stderr };
@@ -47,6 +48,8 @@ describe('npm start (tools/main.ts), shortened', function () {
     const scalars = fs.readFileSync(path.join(workDir, runDirs[0]!, 'vis_data', 'scalars.json'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(scalars.some((row) => typeof row['loss'] === 'number')).to.equal(true);
     expect(scalars.some((row) => typeof row['coco/bbox_mAP'] === 'number')).to.equal(true);
+    // DetVisualizationHook with draw: the first image of the one validation batch, at iteration 4.
+    expect(fs.readdirSync(path.join(workDir, runDirs[0]!, 'vis_data', 'vis_image'))).to.deep.equal(['000001_4.png']);
     const pictures = fs.readdirSync(path.join(workDir, 'predictions')).sort();
     expect(pictures.filter((name) => name.endsWith('.png'))).to.have.length(2);
     expect(pictures.filter((name) => name.endsWith('.json'))).to.have.length(2);

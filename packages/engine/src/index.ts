@@ -4,6 +4,7 @@ export * from './config/sections.js';
 export * from './hooks/basic-hooks.js';
 export * from './hooks/checkpoint-hook.js';
 export * from './hooks/descriptors.js';
+export * from './hooks/det-visualization-hook.js';
 export * from './hooks/hook.js';
 export * from './hooks/logger-hook.js';
 export * from './logging/format.js';

@@ -5,6 +5,7 @@
 import { defineComponent, type ComponentDescriptor, type ConfigSchema } from '@tsdet/core';
 import { DistSamplerSeedHook, IterTimerHook, ParamSchedulerHook, RuntimeInfoHook } from './basic-hooks.js';
 import { CheckpointHook, type CheckpointHookConfig } from './checkpoint-hook.js';
+import { DetVisualizationHook } from './det-visualization-hook.js';
 import { PRIORITY, priorityValue, prioritySchema, type Hook } from './hook.js';
 import { LoggerHook } from './logger-hook.js';
 
@@ -78,30 +79,27 @@ export const checkpointHookDescriptor = defineComponent<Omit<CheckpointHookConfi
 });
 
 /**
- * mmdet's DetVisualizationHook. With draw false (mmdet's default) it does nothing; drawing
- * validation predictions is not implemented, and asking for it is an error rather than a silent
- * no-op.
+ * mmdet's DetVisualizationHook (see det-visualization-hook.ts). `show` opens a window in mmdet;
+ * tsdet runs in Node without a display, so `show: true` is refused with what to use instead.
  */
-export const detVisualizationHookDescriptor = defineComponent<{ draw: boolean; show: boolean } & WithPriority, Hook>({
+export const detVisualizationHookDescriptor = defineComponent<{ draw: boolean; show: boolean; interval: number; score_thr: number; test_out_dir: string | null } & WithPriority, Hook>({
   type: 'DetVisualizationHook',
-  description: 'draws validation / test predictions (only draw: false is supported: tools/infer.ts draws predictions)',
+  description: 'draws validation / test predictions on their images (PNG files under the log dir)',
   schema: {
     properties: {
       draw: { type: 'boolean', default: false },
-      interval: { type: 'integer', minimum: 1 },
-      score_thr: { type: 'number' },
+      interval: { type: 'integer', minimum: 1, default: 50, description: 'draw every this many batches' },
+      score_thr: { type: 'number', minimum: 0, maximum: 1, default: 0.3 },
       show: { type: 'boolean', default: false },
-      wait_time: { type: 'number' },
-      test_out_dir: { type: ['string', 'null'] },
+      wait_time: { type: 'number', description: 'seconds a shown window stays open (show is not available in Node)' },
+      test_out_dir: { type: ['string', 'null'], default: null, description: 'folder (under the log dir) for the test pictures' },
       backend_args: localFilesOnly,
       priority: prioritySchema,
     },
   },
   build: (cfg) => {
-    if (cfg.draw || cfg.show) {
-      throw new Error(`${cfg.draw ? 'draw' : 'show'}: true is not implemented in tsdet's DetVisualizationHook; set it to false (draw predictions with tools/infer.ts instead)`);
-    }
-    return { name: 'DetVisualizationHook', priority: priorityValue(cfg.priority, PRIORITY.NORMAL) };
+    if (cfg.show) throw new Error('show: true opens a window, and tsdet runs in Node without a display; use draw: true (pictures under the log dir) instead');
+    return new DetVisualizationHook({ draw: cfg.draw, interval: cfg.interval, score_thr: cfg.score_thr, test_out_dir: cfg.test_out_dir, priority: priorityValue(cfg.priority, PRIORITY.NORMAL) });
   },
 });
 

@@ -44,6 +44,8 @@ export interface Hook {
   afterTestIter?(runner: Runner, batchIdx: number, batch: unknown, predictions: readonly unknown[]): void;
   beforeSaveCheckpoint?(runner: Runner, checkpoint: CheckpointObject): void;
   afterLoadCheckpoint?(runner: Runner, checkpoint: CheckpointObject): void;
+  /** Finishes asynchronous work started by the iteration hooks; evaluation loops await it before reporting. */
+  flush?(): Promise<void>;
 }
 
 /** The `priority` key every hook config accepts: a number or one of mmengine's names. */

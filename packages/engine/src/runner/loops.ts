@@ -206,6 +206,7 @@ async function evaluationPass(runner: Runner, mode: 'val' | 'test', dataloader: 
   runner.callHook(`before${capital}Epoch`);
   const wasTraining = runner.model.training;
   runner.model.eval();
+  runner.evalDataset = dataloader.dataset;
   try {
     let batchIdx = 0;
     for await (const batch of dataloader.batches(0)) {
@@ -215,10 +216,12 @@ async function evaluationPass(runner: Runner, mode: 'val' | 'test', dataloader: 
       runner.callHook(`after${capital}Iter`, batchIdx, batch, predictions);
       batchIdx += 1;
     }
+    await runner.flushHooks();
     const metrics = prefixedMetrics(await evaluator.evaluate(dataloader.dataset.length), evaluator.prefix);
     runner.callHook(`after${capital}Epoch`, metrics);
     return metrics;
   } finally {
+    runner.evalDataset = undefined;
     if (wasTraining) runner.model.train();
   }
 }

@@ -59,6 +59,8 @@ export class Runner {
   readonly workDir: string;
   readonly timestamp: string;
   readonly logDir: string;
+  /** The dataset of the validation / test pass in progress (hooks read its class names). */
+  evalDataset: DataLoaderLike['dataset'] | undefined;
   readonly experimentName: string;
   readonly messageHub = new MessageHub();
   readonly logger: RunLogger;
@@ -122,6 +124,11 @@ export class Runner {
   /** Adds a hook in priority order (mmengine's register_hook). */
   registerHook(hook: Hook): void {
     this.hooks = sortHooks([...this.hooks, hook]);
+  }
+
+  /** Awaits every hook's asynchronous work (pictures being written). */
+  async flushHooks(): Promise<void> {
+    await Promise.all(this.hooks.map((hook) => hook.flush?.()));
   }
 
   callHook<K extends keyof Hook>(name: K, ...args: unknown[]): void {
