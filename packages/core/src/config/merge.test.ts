@@ -1,18 +1,11 @@
 import { expect } from 'chai';
+import { errorThrownBy } from '../testing/thrown.js';
 import { ConfigError } from './errors.js';
 import { mergeConfigs } from './merge.js';
 import { deepFreeze, type ConfigObject } from './values.js';
 
 /** Runs `fn`, which must throw a ConfigError, and returns it for inspection. */
-function configErrorOf(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).to.be.instanceOf(ConfigError);
-    return error as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
+const configErrorOf = (fn: () => unknown): ConfigError => errorThrownBy(fn, ConfigError);
 
 describe('mergeConfigs', () => {
   it('merges dicts key by key, keeping base keys the child does not mention', () => {

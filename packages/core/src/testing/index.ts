@@ -1,1 +1,2 @@
 export * from './leaks.js';
+export * from './thrown.js';

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { ConfigValidationError, RandomStream } from '@tsdet/core';
+import { ConfigValidationError, errorThrownBy, RandomStream } from '@tsdet/core';
 import { setDataWarningHandler } from '../datasets/data-issues.js';
 import type { DetDataBatch } from '../preprocessor/det-data-preprocessor.js';
 import { registerData } from '../register.js';
@@ -54,15 +54,7 @@ async function collect(loader: DetDataLoader, startBatch = 0, limit = Infinity):
 
 const imageIds = (batches: string[][]) => batches.flat().map((s) => Number(s.split(/[f:]/)[0]));
 
-function configError(fn: () => unknown): ConfigValidationError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ConfigValidationError) return error;
-    throw error;
-  }
-  throw new Error('expected a ConfigValidationError');
-}
+const configError = (fn: () => unknown): ConfigValidationError => errorThrownBy(fn, ConfigValidationError);
 
 describe('loader/buildDataLoader', () => {
   before(() => registerData());

@@ -1,6 +1,6 @@
 /** Pipelines built from mmdet-style config lists through the TRANSFORMS registry. */
 import { expect } from 'chai';
-import { ConfigValidationError, TRANSFORMS } from '@tsdet/core';
+import { ConfigValidationError, errorThrownBy, TRANSFORMS } from '@tsdet/core';
 import { registerData } from '../register.js';
 import { patternImage, pixelAt, withTempDir, writePng } from '../test-support.test.js';
 import { buildPipeline, Compose } from './compose.js';
@@ -28,15 +28,7 @@ async function runOn(pipeline: Compose, results: DetResults): Promise<PackedDetI
   return packed;
 }
 
-function configError(fn: () => unknown): ConfigValidationError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ConfigValidationError) return error;
-    throw error;
-  }
-  throw new Error('expected a ConfigValidationError');
-}
+const configError = (fn: () => unknown): ConfigValidationError => errorThrownBy(fn, ConfigValidationError);
 
 describe('transforms/pipeline from configs', () => {
   before(() => registerData());
