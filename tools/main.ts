@@ -13,10 +13,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { BACKEND_NAMES, exitAfter, prepareConfig, type BackendName } from '@tsdet/core';
+import { BACKEND_NAMES, prepareConfig, type BackendName } from '@tsdet/core';
 import { createInferenceSession, inferImage, makeShapesDataset, type InferenceSession } from '@tsdet/data';
 import { buildRunner } from '@tsdet/engine';
-import { dataLoaderFactory, defaultWorkDir, describeFailure, loadRunConfig, positiveInteger, startBackend } from './train-common.js';
+import { dataLoaderFactory, runTool, workDirOf, loadRunConfig, positiveInteger, startBackend } from './train-common.js';
 
 const SHAPES = { out: 'data/shapes', train: 800, val: 100, seed: 0 } as const;
 
@@ -74,7 +74,7 @@ async function main(): Promise<number> {
     console.log(made.generated ? `shapes dataset: wrote ${made.images} images (${made.objects} objects) to ${SHAPES.out} in ${made.seconds.toFixed(1)} s` : `shapes dataset: ${SHAPES.out} is up to date`);
   }
   const backend = await startBackend(config, options);
-  const workDir = options.workDir ?? (config['work_dir'] as string | undefined) ?? defaultWorkDir(options.config);
+  const workDir = workDirOf(config, options.config, options.workDir);
   const runner = await buildRunner(config, { mode: 'train', workDir, buildDataLoader: dataLoaderFactory(), backend });
 
   const trainStart = performance.now();
@@ -107,9 +107,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main()
-  .then((code) => exitAfter(code))
-  .catch((error: unknown) => {
-    console.error(describeFailure('tsdet', error));
-    exitAfter(1);
-  });
+runTool('tsdet', main);

@@ -12,7 +12,7 @@ import { Command, Option } from 'commander';
 import fs from 'node:fs';
 import { BACKEND_NAMES, exitAfter, type BackendName } from '@tsdet/core';
 import { buildRunner } from '@tsdet/engine';
-import { dataLoaderFactory, defaultWorkDir, describeFailure, loadRunConfig, positiveInteger, startBackend } from './train-common.js';
+import { dataLoaderFactory, runTool, workDirOf, loadRunConfig, positiveInteger, startBackend } from './train-common.js';
 
 interface TestOptions {
   workDir?: string;
@@ -44,7 +44,7 @@ async function main(): Promise<number> {
   const backend = await startBackend(config, options);
   const runner = await buildRunner(config, {
     mode: 'test',
-    workDir: options.workDir ?? (config['work_dir'] as string | undefined) ?? defaultWorkDir(configFile),
+    workDir: workDirOf(config, configFile, options.workDir),
     loadFrom: checkpoint,
     buildDataLoader: dataLoaderFactory(),
     backend,
@@ -66,9 +66,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main()
-  .then((code) => exitAfter(code))
-  .catch((error: unknown) => {
-    console.error(describeFailure('test', error));
-    exitAfter(1);
-  });
+runTool('test', main);

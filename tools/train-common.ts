@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
-import { initBackend, prepareConfig, type BackendName } from '@tsdet/core';
+import { exitAfter, initBackend, prepareConfig, type BackendName } from '@tsdet/core';
 import * as data from '@tsdet/data';
 import { registerEngine, type DataLoaderFactory } from '@tsdet/engine';
 import { registerModels } from '@tsdet/models';
@@ -21,9 +21,9 @@ export function nonNegativeInteger(value: string): number {
   return n;
 }
 
-/** mmdet's default: work_dirs/<config file name without extension>. */
-export function defaultWorkDir(configFile: string): string {
-  return path.join('work_dirs', path.basename(configFile).replace(/\.json5?$/, ''));
+/** --work-dir, else the config's work_dir, else mmdet's default work_dirs/<config file name without extension>. */
+export function workDirOf(config: Record<string, unknown>, configFile: string, option: string | undefined): string {
+  return option ?? (config['work_dir'] as string | undefined) ?? path.join('work_dirs', path.basename(configFile).replace(/\.json5?$/, ''));
 }
 
 export async function loadRunConfig(configFile: string, cfgOptions: readonly string[] | undefined): Promise<Record<string, unknown>> {
@@ -48,4 +48,14 @@ export function dataLoaderFactory(): DataLoaderFactory {
 /** A failure as one message (config and checkpoint mistakes carry their paths), no stack trace. */
 export function describeFailure(tool: string, error: unknown): string {
   return `${tool}: ${error instanceof Error ? error.message : String(error)}`;
+}
+
+/** Runs a tool's main and exits with its code; a failure is one line on stderr and exit code 1. */
+export function runTool(tool: string, main: () => Promise<number>): void {
+  main()
+    .then((code) => exitAfter(code))
+    .catch((error: unknown) => {
+      console.error(describeFailure(tool, error));
+      exitAfter(1);
+    });
 }

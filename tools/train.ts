@@ -10,7 +10,7 @@
 import { Command, Option } from 'commander';
 import { BACKEND_NAMES, exitAfter, type BackendName } from '@tsdet/core';
 import { buildRunner } from '@tsdet/engine';
-import { dataLoaderFactory, defaultWorkDir, describeFailure, loadRunConfig, nonNegativeInteger, positiveInteger, startBackend } from './train-common.js';
+import { dataLoaderFactory, runTool, workDirOf, loadRunConfig, nonNegativeInteger, positiveInteger, startBackend } from './train-common.js';
 
 interface TrainOptions {
   workDir?: string;
@@ -44,7 +44,7 @@ async function main(): Promise<number> {
   const backend = await startBackend(config, options);
   const runner = await buildRunner(config, {
     mode: 'train',
-    workDir: options.workDir ?? (config['work_dir'] as string | undefined) ?? defaultWorkDir(configFile),
+    workDir: workDirOf(config, configFile, options.workDir),
     seed: options.seed,
     autoScaleLr: options.autoScaleLr,
     resume: options.resume,
@@ -55,9 +55,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main()
-  .then((code) => exitAfter(code))
-  .catch((error: unknown) => {
-    console.error(describeFailure('train', error));
-    exitAfter(1);
-  });
+runTool('train', main);
