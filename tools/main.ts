@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { BACKEND_NAMES, prepareConfig, type BackendName } from '@tsdet/core';
+import { BACKEND_NAMES, type BackendName } from '@tsdet/core';
 import { createInferenceSession, inferImage, makeShapesDataset, type InferenceSession } from '@tsdet/data';
 import { buildRunner } from '@tsdet/engine';
 import { dataLoaderFactory, runTool, workDirOf, loadRunConfig, positiveInteger, startBackend } from './train-common.js';
@@ -67,7 +67,8 @@ async function drawPredictions(session: InferenceSession, images: readonly strin
 
 async function main(): Promise<number> {
   const start = performance.now();
-  const config = await loadRunConfig(options.config, options.cfgOptions);
+  const prepared = await loadRunConfig(options.config, options.cfgOptions);
+  const config = prepared.resolved;
   const train = datasetFiles(config, 'train_dataloader');
   if (path.resolve(train.annFile).startsWith(path.resolve(SHAPES.out) + path.sep)) {
     const made = await makeShapesDataset(SHAPES);
@@ -84,7 +85,6 @@ async function main(): Promise<number> {
   const images = runner.iter * batchSize;
 
   const checkpoint = fs.readFileSync(path.join(runner.workDir, 'last_checkpoint'), 'utf8').trim();
-  const prepared = await prepareConfig(options.config, { cfgOptions: options.cfgOptions });
   const session = createInferenceSession(prepared, checkpoint);
   const val = datasetFiles(config, 'val_dataloader');
   const picturesDir = path.join(runner.workDir, 'predictions');

@@ -40,7 +40,7 @@ const options = program.opts<TestOptions>();
 
 async function main(): Promise<number> {
   if (!fs.existsSync(checkpoint)) throw new Error(`checkpoint ${checkpoint}: file not found`);
-  const config = await loadRunConfig(configFile, options.cfgOptions);
+  const { resolved: config } = await loadRunConfig(configFile, options.cfgOptions);
   const backend = await startBackend(config, options);
   const runner = await buildRunner(config, {
     mode: 'test',

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
-import { exitAfter, initBackend, prepareConfig, type BackendName } from '@tsdet/core';
+import { exitAfter, initBackend, prepareConfig, type BackendName, type PreparedConfig } from '@tsdet/core';
 import * as data from '@tsdet/data';
 import { registerEngine, type DataLoaderFactory } from '@tsdet/engine';
 import { registerModels } from '@tsdet/models';
@@ -26,12 +26,12 @@ export function workDirOf(config: Record<string, unknown>, configFile: string, o
   return option ?? (config['work_dir'] as string | undefined) ?? path.join('work_dirs', path.basename(configFile).replace(/\.json5?$/, ''));
 }
 
-export async function loadRunConfig(configFile: string, cfgOptions: readonly string[] | undefined): Promise<Record<string, unknown>> {
+/** Registers every package, then loads and validates the config (the resolved dict and its provenance). */
+export async function loadRunConfig(configFile: string, cfgOptions: readonly string[] | undefined): Promise<PreparedConfig> {
   registerModels();
   data.registerData();
   registerEngine();
-  const { resolved } = await prepareConfig(configFile, { cfgOptions });
-  return resolved;
+  return prepareConfig(configFile, { cfgOptions });
 }
 
 /** --backend, then the config's backend key, then TSDET_BACKEND, then auto (as tools/infer.ts). */

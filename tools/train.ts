@@ -40,7 +40,7 @@ const [configFile] = program.processedArgs as [string];
 const options = program.opts<TrainOptions>();
 
 async function main(): Promise<number> {
-  const config = await loadRunConfig(configFile, options.cfgOptions);
+  const { resolved: config } = await loadRunConfig(configFile, options.cfgOptions);
   const backend = await startBackend(config, options);
   const runner = await buildRunner(config, {
     mode: 'train',
