@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Module } from '@tsdet/core';
-import { recordingGradients, releaseFolded } from './fused-conv-bn.js';
+import { isRecordingGradients, Module } from '@tsdet/core';
+import { releaseFolded } from './fused-conv-bn.js';
 import { kaimingNormalFanOut, torchDefaultUniform } from './init.js';
 
 export type Pair = number | readonly [number, number];
@@ -58,7 +58,7 @@ export class Conv2d extends Module {
       const [ph, pw] = this.padding;
       const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [ph, ph], [pw, pw], [0, 0]];
       const filter = this.weight as tf.Tensor4D;
-      if (!recordingGradients()) {
+      if (!isRecordingGradients()) {
         return tf.fused.conv2d({ x, filter, bias: this.bias, strides: this.stride, pad, dataFormat: 'NHWC', dilations: this.dilation, activation });
       }
       const y = tf.conv2d(x, filter, this.stride, pad, 'NHWC', this.dilation);

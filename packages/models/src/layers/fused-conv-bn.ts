@@ -86,14 +86,9 @@ function fusedConv(x: tf.Tensor4D, conv: Conv2d, filter: tf.Tensor4D, bias: tf.T
  * being recorded (tfjs's fused conv gradient bypasses our fast conv gradients).
  */
 export function convNormAct(x: tf.Tensor4D, conv: Conv2d, norm: NormLayer, relu: boolean): tf.Tensor4D {
-  if (canFold(norm) && !recordingGradients()) return foldedConvBn(x, conv, norm, relu ? 'relu' : 'linear');
+  if (canFold(norm) && !isRecordingGradients()) return foldedConvBn(x, conv, norm, relu ? 'relu' : 'linear');
   const y = norm.forward(conv.forward(x)) as tf.Tensor4D;
   return relu ? tf.relu(y) : y;
-}
-
-/** True inside tf.grad / variableGrads: a tape is recording. */
-export function recordingGradients(): boolean {
-  return isRecordingGradients();
 }
 
 /**
