@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { defineComponent } from '@tsdet/core';
+import { defineComponent, writeFileAtomic } from '@tsdet/core';
 import type { DatasetMetaInfo } from '../datasets/det-dataset.js';
 import type { DetectionResult } from '../inference/detector.js';
 import type { DetDataBatch } from '../preprocessor/det-data-preprocessor.js';
@@ -173,16 +173,17 @@ export class CocoMetric {
   /**
    * Evaluates COCO-format detections. Returns mmdet's result dict (`bbox_mAP`, `bbox_mAP_50`, ...,
    * values rounded to 3 decimals like mmdet, plus `bbox_mAP_copypaste`), and with `classwise`
-   * `bbox_<name>_precision` per category. With `format_only` it writes `<outfile_prefix>.bbox.json`
-   * and returns an empty dict.
+   * `bbox_<name>_precision` per category. With `outfile_prefix` the results are also written to
+   * `<outfile_prefix>.bbox.json`; with `format_only` only that, and the dict is empty.
    */
   evaluateResults(results: readonly CocoResult[], gt?: CocoAnnotations): CocoMetricValues {
-    if (this.cfg.format_only) {
-      const file = `${this.cfg.outfile_prefix!}.bbox.json`;
+    // As mmdet: the results file is written whenever outfile_prefix is set, evaluated or not.
+    if (this.cfg.outfile_prefix) {
+      const file = `${this.cfg.outfile_prefix}.bbox.json`;
       fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-      fs.writeFileSync(file, JSON.stringify(results));
-      return {};
+      writeFileAtomic(file, JSON.stringify(results));
     }
+    if (this.cfg.format_only) return {};
     const annotations = this.groundTruth(gt);
     let summary: CocoBboxSummary;
     try {
