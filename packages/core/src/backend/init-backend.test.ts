@@ -54,4 +54,16 @@ describe('backend selection', () => {
     const maxDiff = onCpu.reduce((m, v, i) => Math.max(m, Math.abs(v - onWasm[i]!)), 0);
     expect(maxDiff).to.be.below(1e-4);
   });
+
+  it('clones on wasm share the buffer (the gradient tape saves tensors as clones) and outlive their source', async () => {
+    await initBackend({ backend: 'wasm', threads: 2, verbose: false });
+    const x = tf.tensor1d([1, 2, 3]);
+    const buffersBefore = tf.memory().numDataBuffers;
+    const copy = x.clone();
+    expect(tf.memory().numDataBuffers).to.equal(buffersBefore);
+    x.dispose();
+    expect(Array.from(copy.dataSync())).to.deep.equal([1, 2, 3]);
+    copy.dispose();
+    expect(tf.memory().numDataBuffers).to.equal(buffersBefore - 1);
+  });
 });

@@ -10,6 +10,7 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { installTrainingKernels } from '../autograd/index.js';
+import { shareWasmIdentityBuffers } from './wasm-identity.js';
 import { installWasmThreadShims, withReportedCores } from './wasm-node-threads.js';
 
 const require = createRequire(import.meta.url);
@@ -174,6 +175,7 @@ async function startWasm(threads: number): Promise<string | undefined> {
   if (tf.findBackend('wasm')) removeKeepingFactory('wasm');
   if (!tf.findBackendFactory('wasm')) return 'the wasm backend did not register';
   const ok = await withReportedCores(threads, () => tf.setBackend('wasm'));
+  if (ok) shareWasmIdentityBuffers();
   return ok ? undefined : 'tf.setBackend(wasm) failed';
 }
 
