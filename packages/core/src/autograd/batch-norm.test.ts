@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend/index.js';
-import { batchNormTrain, updateRunningStats } from './batch-norm.js';
+import { batchNormFrozen, batchNormTrain, updateRunningStats } from './batch-norm.js';
 import { discrepancy, numericGradient } from './grad-check.js';
 import { tensorsLeakedBy } from '../testing/leaks.js';
 import { installTrainingKernels } from './index.js';
@@ -75,28 +75,68 @@ for (const backend of ['cpu', 'wasm'] as const) {
       });
     });
 
-    for (const wrt of ['x', 'gamma', 'beta'] as const) {
-      it(`gradient with respect to ${wrt} matches finite differences`, () => {
-        const leaked = tensorsLeakedBy(() => {
-          tf.tidy(() => {
-            const inputs = {
-              x: tf.randomNormal([2, 3, 2, 3], 0.5, 1.5, 'float32', 5),
-              gamma: tf.tensor1d([1.5, -0.7, 0.9]),
-              beta: tf.tensor1d([0.1, 0.2, -0.3]),
-            };
-            const weights = tf.randomNormal([2, 3, 2, 3], 0, 1, 'float32', 6);
-            // A nonlinear read-out, so the gradient through the batch statistics matters.
-            const loss = (t: tf.Tensor): tf.Scalar => {
-              const { x, gamma, beta }: Record<'x' | 'gamma' | 'beta', tf.Tensor> = { ...inputs, [wrt]: t };
-              return tf.sum(tf.mul(tf.tanh(batchNormTrain(x, gamma, beta).y), weights));
-            };
-            const analytic = tf.grad(loss)(inputs[wrt]);
-            expect(discrepancy(analytic, numericGradient(loss, inputs[wrt], 1e-2)).relative).to.be.below(3e-3);
+    // Both statistics modes, with and without the fused ReLU: each gradient against finite differences.
+    const variants = {
+      'batch statistics': (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => batchNormTrain(x, gamma, beta).y,
+      'batch statistics + ReLU': (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => batchNormTrain(x, gamma, beta, { relu: true }).y,
+      'frozen statistics': (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => batchNormFrozen(x, gamma, beta, tf.tensor1d([0.4, -0.2, 0.1]), tf.tensor1d([2, 0.5, 1.5])),
+      'frozen statistics + ReLU': (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) =>
+        batchNormFrozen(x, gamma, beta, tf.tensor1d([0.4, -0.2, 0.1]), tf.tensor1d([2, 0.5, 1.5]), { relu: true }),
+    };
+    for (const [variant, norm] of Object.entries(variants)) {
+      for (const wrt of ['x', 'gamma', 'beta'] as const) {
+        it(`${variant}: gradient with respect to ${wrt} matches finite differences`, () => {
+          const leaked = tensorsLeakedBy(() => {
+            tf.tidy(() => {
+              const inputs = {
+                x: tf.randomNormal([2, 3, 2, 3], 0.5, 1.5, 'float32', 5),
+                gamma: tf.tensor1d([1.5, -0.7, 0.9]),
+                beta: tf.tensor1d([0.1, 0.2, -0.3]),
+              };
+              const weights = tf.randomNormal([2, 3, 2, 3], 0, 1, 'float32', 6);
+              // A nonlinear read-out, so the gradient through the batch statistics matters.
+              const loss = (t: tf.Tensor): tf.Scalar => {
+                const { x, gamma, beta }: Record<'x' | 'gamma' | 'beta', tf.Tensor> = { ...inputs, [wrt]: t };
+                return tf.sum(tf.mul(tf.tanh(norm(x, gamma, beta)), weights));
+              };
+              const analytic = tf.grad(loss)(inputs[wrt]);
+              expect(discrepancy(analytic, numericGradient(loss, inputs[wrt], 1e-2)).relative).to.be.below(3e-3);
+            });
           });
+          expect(leaked, 'tensors leaked').to.equal(0);
         });
-        expect(leaked, 'tensors leaked').to.equal(0);
-      });
+      }
     }
+
+    it('frozen statistics: the affine map of PyTorch eval-mode BN, ReLU fused', () => {
+      tf.tidy(() => {
+        const x = tf.randomNormal([2, 3, 4, 3], 0, 2, 'float32', 7);
+        const [gamma, beta, mean, variance] = [tf.tensor1d([1.5, -0.7, 0.9]), tf.tensor1d([0.1, 0.2, -0.3]), tf.tensor1d([0.4, -0.2, 0.1]), tf.tensor1d([2, 0.5, 1.5])];
+        const expected = tf.relu(tf.batchNorm(x, mean, variance, beta, gamma, 1e-3));
+        expect(discrepancy(batchNormFrozen(x, gamma, beta, mean, variance, { eps: 1e-3, relu: true }), expected).maxAbs).to.be.below(1e-5);
+      });
+    });
+
+    it('keeps only its input for the backward pass (the ReLU output is the next layer\'s input)', () => {
+      const x = tf.randomNormal([2, 8, 8, 16], 0, 1, 'float32', 8);
+      const [gamma, beta] = [tf.ones([16]), tf.zeros([16])];
+      let newBuffers = Number.NaN;
+      const leaked = tensorsLeakedBy(() => {
+        tf.tidy(() => {
+          tf.grad((t: tf.Tensor) => {
+            // Data buffers, not tf.memory().numBytes: the tape's saved clones share their source's buffer.
+            const before = tf.memory().numDataBuffers;
+            const y = batchNormTrain(t, gamma, beta, { relu: true }).y;
+            newBuffers = tf.memory().numDataBuffers - before;
+            return tf.sum(y);
+          })(x);
+        });
+      });
+      // The output, and [C]-sized statistics: the batch mean and 1/std (saved) and the unbiased variance.
+      expect(newBuffers).to.equal(4);
+      expect(leaked, 'tensors leaked').to.equal(0);
+      tf.dispose([x, gamma, beta]);
+    });
 
     it('updateRunningStats blends with momentum as PyTorch does', () => {
       const runningMean = tf.variable(tf.tensor1d([1, 2]), false);

@@ -1,8 +1,16 @@
 /**
- * PyTorch's training-mode BatchNorm on channels-last tensors (NHWC, or [N, C]), from ordinary
- * differentiable ops so gradients reach x, gamma and beta through the batch statistics.
+ * PyTorch's BatchNorm on channels-last tensors (NHWC, or [N, C]) for training, as custom-gradient
+ * ops with an optional fused ReLU.
+ *
+ * Why not plain differentiable ops: tfjs then tapes every intermediate (the centred input, its
+ * square, the normalised input, the pre-ReLU output) and keeps each for the backward pass, about
+ * four full-size tensors per BN where PyTorch keeps one; and its per-channel reductions over
+ * N, H, W transpose the whole tensor first (tf.sum over axis 0 of [M, C] costs 10x a matMul with
+ * a row of ones on wasm). Here the forward keeps only its input x (and the ReLU output, which the
+ * next conv keeps anyway), reductions are average pools, and the backward is the closed form.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { noGrad } from './no-grad.js';
 
 export interface BatchNormTrainResult<T extends tf.Tensor> {
   y: T;
@@ -12,12 +20,73 @@ export interface BatchNormTrainResult<T extends tf.Tensor> {
   batchVarUnbiased: tf.Tensor1D;
 }
 
+export interface BatchNormOptions {
+  eps?: number;
+  /** Apply ReLU to the result inside the same op (its mask comes from the output, nothing more is kept). */
+  relu?: boolean;
+}
+
+/**
+ * Per-channel means over every axis but the last, [C], as one global average pool: XNNPACK's
+ * pooling reads channels-last data in order, where tf.mean over N, H, W transposes the whole
+ * tensor first and a matMul with a row of ones repacks it (4x and 15x slower on wasm).
+ */
+function channelMeans(x: tf.Tensor): tf.Tensor1D {
+  return tf.tidy(() => {
+    const channels = x.shape[x.rank - 1]!;
+    const cols = x.rank >= 3 ? x.shape[x.rank - 2]! : 1;
+    const rowCount = x.size / channels / cols;
+    // Rows first, then their means: float32 error grows with the length of each running sum,
+    // and two short sums stay closer to PyTorch's (double-accumulated) statistics than one long one.
+    const rowMeans = tf.avgPool(tf.reshape(x, [1, rowCount, cols, channels]) as tf.Tensor4D, [1, cols], [1, cols], 'valid');
+    return tf.reshape(tf.avgPool(rowMeans, [rowCount, 1], 1, 'valid'), [channels]);
+  });
+}
+
+/**
+ * The shared custom-gradient op: y = act((x - mean) * invStd * gamma + beta) with `mean` and
+ * `invStd` fixed per channel. `batchStats` says whether they were computed from this x, which adds
+ * the statistics' own gradient (the -mean(g) - xhat * mean(g * xhat) terms) to dx.
+ */
+function normalizeAffine<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.Tensor, mean: tf.Tensor1D, invStd: tf.Tensor1D, batchStats: boolean, relu: boolean): T {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xIn, gammaIn, betaIn, save] = args as [T, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const value = tf.tidy(() => {
+      // Centred first: x * scale + (beta - mean * scale) is one pass less but cancels digits when |mean| >> std.
+      const y = tf.add(tf.mul(tf.sub(xIn, mean), tf.mul(gammaIn, invStd)), betaIn);
+      return (relu ? tf.relu(y) : y) as T;
+    });
+    // The statistics are saved too: the caller frees its own handles once the op has run.
+    save(relu ? [xIn, gammaIn, mean, invStd, value] : [xIn, gammaIn, mean, invStd]);
+    return {
+      value,
+      gradFunc: (dy: T, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [xSaved, gammaSaved, meanSaved, invStdSaved, out] = saved as [T, tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor | undefined];
+          // PyTorch's ReLU gradient: zero where the output is zero.
+          const g = out ? tf.mul(dy, tf.step(out)) : dy;
+          const xhat = tf.mul(tf.sub(xSaved, meanSaved), invStdSaved);
+          const n = g.size / g.shape[g.rank - 1]!;
+          const meanG = channelMeans(g);
+          const meanGXhat = channelMeans(tf.mul(g, xhat));
+          const scale = tf.mul(gammaSaved, invStdSaved);
+          let gx: tf.Tensor = g;
+          if (batchStats) gx = tf.sub(tf.sub(g, tf.mul(xhat, meanGXhat)), meanG);
+          const dx = tf.mul(gx, scale);
+          return [dx, tf.reshape(tf.mul(meanGXhat, n), gammaSaved.shape), tf.reshape(tf.mul(meanG, n), gammaSaved.shape)];
+        }),
+    };
+  });
+  return op(x, gamma, beta) as T;
+}
+
 /**
  * y = (x - mean) / sqrt(var + eps) * gamma + beta with the statistics of this batch, taken over
- * every axis but the last (N, H, W for NHWC). As in PyTorch, x is normalised with the BIASED
- * variance while the UNBIASED one is returned for the running estimate.
+ * every axis but the last (N, H, W for NHWC), then ReLU if asked. As in PyTorch, x is normalised
+ * with the BIASED variance while the UNBIASED one is returned for the running estimate.
+ * Gradients reach x (through the batch statistics too), gamma and beta.
  */
-export function batchNormTrain<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.Tensor, options: { eps?: number } = {}): BatchNormTrainResult<T> {
+export function batchNormTrain<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.Tensor, options: BatchNormOptions = {}): BatchNormTrainResult<T> {
   const eps = options.eps ?? 1e-5;
   const channels = x.shape[x.rank - 1]!;
   const perChannel = x.size / channels;
@@ -25,16 +94,45 @@ export function batchNormTrain<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta
     // PyTorch refuses too: the unbiased variance of one value is undefined.
     throw new Error(`batchNormTrain: expected more than 1 value per channel when training, got input shape [${x.shape}]`);
   }
-  const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
-  return tf.tidy(() => {
-    const batchMean = tf.mean(x, axes) as tf.Tensor1D;
-    const centered = tf.sub(x, batchMean);
-    const batchVar = tf.mean(tf.square(centered), axes);
-    const scale = tf.mul(gamma, tf.rsqrt(tf.add(batchVar, eps)));
-    const y = tf.add(tf.mul(centered, scale), beta) as T;
-    const batchVarUnbiased = tf.mul(batchVar, perChannel / (perChannel - 1)) as tf.Tensor1D;
-    return { y, batchMean, batchVarUnbiased };
-  });
+  // The statistics' gradient is part of normalizeAffine's closed form, so they are computed off the
+  // tape (on it, each op would also keep its inputs until the backward pass).
+  const { batchMean, invStd, batchVarUnbiased } = noGrad(() =>
+    tf.tidy(() => {
+      const mean = channelMeans(x);
+      // Two passes (centre, then square) as PyTorch: E[x^2] - E[x]^2 loses digits when |mean| >> std.
+      const variance = channelMeans(tf.squaredDifference(x, mean));
+      return {
+        batchMean: mean,
+        invStd: tf.rsqrt(tf.add(variance, eps)) as tf.Tensor1D,
+        batchVarUnbiased: tf.mul(variance, perChannel / (perChannel - 1)) as tf.Tensor1D,
+      };
+    }),
+  );
+  const y = normalizeAffine(x, gamma, beta, batchMean, invStd, true, options.relu ?? false);
+  invStd.dispose();
+  return { y, batchMean, batchVarUnbiased };
+}
+
+/**
+ * BatchNorm with fixed (running) statistics, then ReLU if asked: mmdet's norm_eval, where the
+ * statistics are frozen but gamma and beta may still train. Gradients reach x, gamma and beta;
+ * off the gradient tape it is a plain per-channel affine map.
+ */
+export function batchNormFrozen<T extends tf.Tensor>(
+  x: T,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  runningMean: tf.Tensor1D,
+  runningVar: tf.Tensor1D,
+  options: BatchNormOptions = {},
+): T {
+  const eps = options.eps ?? 1e-5;
+  const invStd = noGrad(() => tf.tidy(() => tf.rsqrt(tf.add(runningVar, eps)) as tf.Tensor1D));
+  try {
+    return normalizeAffine(x, gamma, beta, runningMean, invStd, false, options.relu ?? false);
+  } finally {
+    invStd.dispose();
+  }
 }
 
 /**

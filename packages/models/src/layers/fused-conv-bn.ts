@@ -87,8 +87,7 @@ function fusedConv(x: tf.Tensor4D, conv: Conv2d, filter: tf.Tensor4D, bias: tf.T
  */
 export function convNormAct(x: tf.Tensor4D, conv: Conv2d, norm: NormLayer, relu: boolean): tf.Tensor4D {
   if (canFold(norm) && !isRecordingGradients()) return foldedConvBn(x, conv, norm, relu ? 'relu' : 'linear');
-  const y = norm.forward(conv.forward(x)) as tf.Tensor4D;
-  return relu ? tf.relu(y) : y;
+  return tf.tidy(() => norm.forwardAct(conv.forward(x), relu) as tf.Tensor4D);
 }
 
 /**

@@ -4,7 +4,7 @@
  * parameters (mmdet-reference §1.1).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { batchNormTrain, isRecomputing, Module, updateRunningStats } from '@tsdet/core';
+import { batchNormFrozen, batchNormTrain, isRecomputing, Module, updateRunningStats } from '@tsdet/core';
 
 export interface NormConfig {
   type: 'BN' | 'BN2d' | 'SyncBN' | 'GN' | 'LN';
@@ -33,6 +33,11 @@ export const normConfigSchema = {
 /** Marker for everything mmdet treats as `_BatchNorm` (norm_eval and frozen stages act on these). */
 export abstract class NormLayer extends Module {
   abstract forward(x: tf.Tensor): tf.Tensor;
+
+  /** norm then ReLU when `relu`; layers that can fuse the two override it. */
+  forwardAct(x: tf.Tensor, relu: boolean): tf.Tensor {
+    return tf.tidy(() => (relu ? tf.relu(this.forward(x)) : this.forward(x)));
+  }
 }
 
 /** nn.BatchNorm2d over the last (channel) axis of NHWC tensors, with PyTorch's training semantics. */
@@ -62,15 +67,23 @@ export class BatchNorm2d extends NormLayer {
    * recomputation the running statistics are left alone, so they are updated once per step.
    */
   forward(x: tf.Tensor): tf.Tensor {
+    return this.forwardAct(x, false);
+  }
+
+  /**
+   * BN, then ReLU when `relu`, as one op (core's batchNormTrain / batchNormFrozen: only the input
+   * is kept for the backward pass, whose gradient is computed in closed form).
+   */
+  override forwardAct(x: tf.Tensor, relu: boolean): tf.Tensor {
     if (!this.training) {
-      return tf.tidy(() => tf.batchNorm(x, this.runningMean, this.runningVar, this.bias, this.weight, this.eps));
+      return batchNormFrozen(x, this.weight, this.bias, this.runningMean as tf.Tensor1D, this.runningVar as tf.Tensor1D, { eps: this.eps, relu });
     }
-    const { y, batchMean, batchVarUnbiased } = batchNormTrain(x, this.weight, this.bias, { eps: this.eps });
+    const { y, batchMean, batchVarUnbiased } = batchNormTrain(x, this.weight, this.bias, { eps: this.eps, relu });
     if (!isRecomputing()) {
       updateRunningStats(this.runningMean, this.runningVar, batchMean, batchVarUnbiased, this.momentum);
       tf.tidy(() => this.numBatchesTracked.assign(tf.add(this.numBatchesTracked, tf.scalar(1, 'int32'))));
     }
-    // The batch statistics may be saved by the gradient tape: the caller's tidy frees them.
+    tf.dispose([batchMean, batchVarUnbiased]);
     return y;
   }
 }
