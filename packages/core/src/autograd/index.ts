@@ -8,6 +8,8 @@ import { installPoolGradients } from './pool-grad.js';
 import { installResizeGradients } from './resize-grad.js';
 
 export * from './batch-norm.js';
+export * from './bias-act.js';
+export * from './channel-means.js';
 export * from './checkpoint.js';
 export * from './conv2d-grad.js';
 export * from './gather-grad.js';
@@ -15,6 +17,7 @@ export * from './grad-check.js';
 export * from './matmul-grad.js';
 export * from './pool-grad.js';
 export * from './resize-grad.js';
+export * from './residual-add.js';
 export { builtinGradient, restoreBuiltinGradient } from './gradient-registry.js';
 
 /**
@@ -29,7 +32,7 @@ export { builtinGradient, restoreBuiltinGradient } from './gradient-registry.js'
  *  - AvgPool: the grad kernels divide padded windows by the full window size, the forward does not.
  *  - ResizeBilinear / ResizeNearestNeighbor: cpu kernels are wrong (H/W swapped, missed pixels) and
  *    both backends ignore halfPixelCenters.
- * gatherRows, batchNormTrain and checkpoint are plain functions and need no installation.
+ * gatherRows, batchNormTrain, biasAct, addRelu and checkpoint are plain functions and need no installation.
  */
 export function installTrainingKernels(): void {
   installFastConvGradients();

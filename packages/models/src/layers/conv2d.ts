@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { isRecordingGradients, Module } from '@tsdet/core';
+import { biasAct, isRecordingGradients, Module } from '@tsdet/core';
 import { releaseFolded } from './fused-conv-bn.js';
 import { kaimingNormalFanOut, torchDefaultUniform } from './init.js';
 
@@ -62,8 +62,8 @@ export class Conv2d extends Module {
         return tf.fused.conv2d({ x, filter, bias: this.bias, strides: this.stride, pad, dataFormat: 'NHWC', dilations: this.dilation, activation });
       }
       const y = tf.conv2d(x, filter, this.stride, pad, 'NHWC', this.dilation);
-      const biased: tf.Tensor4D = this.bias ? tf.add(y, this.bias) : y;
-      return activation === 'relu' ? tf.relu(biased) : biased;
+      if (this.bias) return biasAct(y, this.bias, activation === 'relu');
+      return activation === 'relu' ? tf.relu(y) : y;
     });
   }
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Module } from '@tsdet/core';
+import { biasAct, Module } from '@tsdet/core';
 import { torchDefaultUniform } from './init.js';
 
 export interface LinearOptions {
@@ -27,7 +27,8 @@ export class Linear extends Module {
   forward(x: tf.Tensor2D): tf.Tensor2D {
     return tf.tidy((): tf.Tensor2D => {
       const y: tf.Tensor2D = tf.matMul(x, this.weight as tf.Tensor2D);
-      return this.bias ? (tf.add(y, this.bias) as tf.Tensor2D) : y;
+      // biasAct: tfjs's Add would keep y and the bias until the backward pass.
+      return this.bias ? biasAct(y, this.bias, false) : y;
     });
   }
 }

@@ -3,7 +3,7 @@
  * positions and checkpointing (mmdet-reference §1.2-§1.4).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { checkpoint, Module, type ComponentConfig } from '@tsdet/core';
+import { addRelu, checkpoint, Module, type ComponentConfig } from '@tsdet/core';
 import { Conv2d } from '../../layers/conv2d.js';
 import { convNormAct, prefoldConvNormChildren } from '../../layers/fused-conv-bn.js';
 import { buildNormLayer, type NormConfig, type NormLayer } from '../../layers/norm.js';
@@ -59,7 +59,7 @@ export class Downsample extends Module {
   }
 }
 
-/** What BasicBlock and Bottleneck share: shortcut, final ReLU outside the checkpoint, plugins. */
+/** What BasicBlock and Bottleneck share: shortcut, residual sum and ReLU, checkpointing, plugins. */
 export abstract class ResBlock extends Module {
   readonly downsample: Downsample | undefined;
   readonly withCp: boolean;
@@ -78,14 +78,14 @@ export abstract class ResBlock extends Module {
     return [...this.pluginsAt.after_conv1, ...this.pluginsAt.after_conv2, ...this.pluginsAt.after_conv3];
   }
 
-  /** The residual branch without the final ReLU (what mmdet checkpoints). */
+  /** The residual branch, before the sum with the identity. */
   protected abstract branch(x: tf.Tensor4D): tf.Tensor4D;
 
   /** The last norm of the residual branch, zero-initialised by `zero_init_residual`. */
   abstract get lastNorm(): NormLayer;
 
   forward(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => tf.relu(this.usesCheckpoint() ? this.checkpointedInner(x) : this.inner(x)));
+    return tf.tidy(() => (this.usesCheckpoint() ? this.checkpointedInner(x) : this.inner(x)));
   }
 
   /** Entering eval mode: fold each conv's BN now, so inference forwards allocate nothing lasting. */
@@ -98,9 +98,14 @@ export abstract class ResBlock extends Module {
     return this.withCp && this.training && this.trainableVariables().length > 0;
   }
 
+  /**
+   * relu(branch + identity). mmdet checkpoints the sum and applies the ReLU outside; here the ReLU
+   * is inside the checkpointed segment (same values and gradients) so that, checkpointed or not,
+   * only the block's output is kept for the backward pass (core's addRelu).
+   */
   protected inner(x: tf.Tensor4D): tf.Tensor4D {
     const identity = this.downsample ? this.downsample.forward(x) : x;
-    return tf.add(this.branch(x), identity);
+    return addRelu(this.branch(x), identity);
   }
 
   private checkpointedInner(x: tf.Tensor4D): tf.Tensor4D {

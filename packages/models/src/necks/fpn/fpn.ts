@@ -6,7 +6,7 @@
  * `fpn_convs.{k}.conv.*`, plus `.bn.*` / `.gn.*` (and no conv bias) with a norm_cfg.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigValidationError, Module, type ConfigIssue } from '@tsdet/core';
+import { addSameShape, ConfigValidationError, Module, type ConfigIssue } from '@tsdet/core';
 import type { FeatureShape } from '../../backbones/resnet/resnet.js';
 import { ConvModule } from '../../layers/conv-module.js';
 import { Conv2d } from '../../layers/conv2d.js';
@@ -135,7 +135,7 @@ export class FPN extends Module {
     for (let i = merged.length - 1; i > 0; i--) {
       const lower = merged[i - 1]!;
       const where = `${this.describe()}: top-down from level ${this.levels.startLevel + i}`;
-      merged[i - 1] = tf.add(lower, upsampleTo(merged[i]!, [lower.shape[1], lower.shape[2]], this.cfg.upsample_cfg, where));
+      merged[i - 1] = addSameShape(lower, upsampleTo(merged[i]!, [lower.shape[1], lower.shape[2]], this.cfg.upsample_cfg, where));
     }
     return merged;
   }
