@@ -3,6 +3,7 @@
  * training mode, and gradient checkpointing.
  */
 import { installFastConvGradients } from './conv2d-grad.js';
+import { installEagerGradientRelease } from './eager-release.js';
 import { installFastMatMulGradient } from './matmul-grad.js';
 import { installPoolGradients } from './pool-grad.js';
 import { installResizeGradients } from './resize-grad.js';
@@ -12,6 +13,7 @@ export * from './bias-act.js';
 export * from './channel-means.js';
 export * from './checkpoint.js';
 export * from './conv2d-grad.js';
+export * from './eager-release.js';
 export * from './gather-grad.js';
 export * from './grad-check.js';
 export * from './matmul-grad.js';
@@ -24,6 +26,8 @@ export { builtinGradient, restoreBuiltinGradient } from './gradient-registry.js'
  * Registers every gradient override this folder provides, for all backends; call it once before
  * training (repeated calls are no-ops). It loads tfjs's own gradient table first, so it may run
  * before or after initBackend().
+ *  - the backward pass frees each node's saved tensors and consumed gradients once it is done
+ *    with them (tfjs keeps them all to the end of the backward pass).
  *  - Conv2D: fast dX/dW from conv2d + matMul (wasm lacks Conv2DBackpropFilter, its
  *    Conv2DBackpropInput is a slow loop; cpu's filter gradient is a scalar loop), dilation > 1 too.
  *  - BatchMatMul: the same products as tfjs's gradient without matMul's transpose flags, whose
@@ -35,6 +39,7 @@ export { builtinGradient, restoreBuiltinGradient } from './gradient-registry.js'
  * gatherRows, batchNormTrain, biasAct, addRelu and checkpoint are plain functions and need no installation.
  */
 export function installTrainingKernels(): void {
+  installEagerGradientRelease();
   installFastConvGradients();
   installFastMatMulGradient();
   installPoolGradients();
