@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, loadCheckpoint, loadPth } from '@tsdet/core';
-import { TrainingDivergedError, type Runner } from '@tsdet/engine';
+import { TrainingDivergedError, TrainingOutOfMemoryError, type Runner } from '@tsdet/engine';
 import { toyConfig, toyRunner } from '../../tests/support/toy-runner.js';
 
 function tempDir(): string {
@@ -117,6 +117,29 @@ describe('Runner (toy model)', () => {
     expect(Buffer.compare(fs.readFileSync(path.join(workDir, 'epoch_1.pth')), epoch1)).to.equal(0);
     expect(loadCheckpoint(path.join(workDir, 'epoch_1.pth')).stateDict.size).to.equal(2);
     expect(first.losses.every(Number.isFinite)).to.equal(true);
+  });
+
+  it('reports a step that ran the wasm heap out as out of memory, with what to change, and keeps the last checkpoint', async () => {
+    const workDir = tempDir();
+    const { runner } = await toyRunner(workDir, toyConfig({ epochs: 3 }));
+    // What the wasm module throws when an allocation fails inside a kernel, from iteration 6 on (epoch 2).
+    const computeLosses = runner.model.computeLosses.bind(runner.model);
+    runner.model.computeLosses = (batch: unknown) => {
+      if (runner.iter >= 5) throw new WebAssembly.RuntimeError('memory access out of bounds');
+      return computeLosses(batch as never);
+    };
+    const error = await runner.train().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    runner.model.dispose();
+    runner.optimWrapper!.dispose();
+    expect(error).to.be.instanceOf(TrainingOutOfMemoryError);
+    const message = (error as Error).message;
+    expect(message).to.match(/^the training step at iteration 6 ran out of memory on \w+/);
+    expect(message).to.include(`The last checkpoint is ${path.join(workDir, 'epoch_1.pth')}`);
+    expect(message).to.include('with_cp');
+    expect(loadCheckpoint(path.join(workDir, 'epoch_1.pth')).stateDict.size).to.equal(2);
   });
 
   it('keeps max_keep_ckpts checkpoints and the best one by the validation metric', async () => {

@@ -54,6 +54,20 @@ export class TrainingDivergedError extends Error {
   override name = 'TrainingDivergedError';
 }
 
+/** A training step that ran the compute backend out of memory (on wasm: its 4 GB heap). */
+export class TrainingOutOfMemoryError extends Error {
+  override name = 'TrainingOutOfMemoryError';
+}
+
+/**
+ * How the wasm module reports running out of its heap: emscripten's abort, or XNNPACK reading
+ * through a failed allocation; V8 when a typed array cannot be allocated.
+ */
+function isOutOfMemory(error: unknown): boolean {
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return /Aborted\(|memory access out of bounds|out of memory|OOM|Array buffer allocation failed/i.test(message);
+}
+
 export class Runner {
   readonly model: TrainableModel;
   readonly workDir: string;
@@ -212,6 +226,7 @@ export class Runner {
       return optimWrapper.updateParams(batch);
     } catch (error) {
       if (error instanceof NonFiniteLossError) throw this.#divergedError(error, batchIdx, batch);
+      if (isOutOfMemory(error)) throw this.#outOfMemoryError(error, batch);
       throw error;
     }
   }
@@ -226,6 +241,20 @@ export class Runner {
         `${error.message} at ${where}; images in the batch: ${ids.length ? ids.join(', ') : 'unknown (the batch has no img_id/img_path metainfo)'}.`,
         `Training stopped before the update, so no parameter is NaN; the last checkpoint is ${last ?? 'none (none was saved yet)'}.`,
         'Usual causes: an lr too high for the batch size (auto_scale_lr), too short a warm-up, no gradient clipping (optim_wrapper.clip_grad), or degenerate boxes in these images.',
+      ].join('\n'),
+      { cause: error },
+    );
+  }
+
+  #outOfMemoryError(error: unknown, batch: unknown): TrainingOutOfMemoryError {
+    const ids = imageIdsOf(batch);
+    const backend = this.#parts.backend ?? tf.getBackend();
+    const heap = backend === 'wasm' ? ' (the wasm backend has a 4 GB heap, and a module that ran out of it cannot continue)' : '';
+    return new TrainingOutOfMemoryError(
+      [
+        `the training step at iteration ${this.iter + 1} ran out of memory on ${backend}${heap}; images in the batch: ${ids.length ? ids.join(', ') : 'unknown'}.`,
+        `The last checkpoint is ${this.lastCheckpoint() ?? 'none (none was saved yet)'}; nothing was written for this step.`,
+        'Lower the training scale (the Resize scale in train_pipeline) or train_dataloader.batch_size, or set model.backbone.with_cp=true; `npm run bench -- --max-side` finds the largest input that fits (docs/performance.md).',
       ].join('\n'),
       { cause: error },
     );
