@@ -1,6 +1,11 @@
 /**
  * npm run bench -- [--workload NAME ...] [--backend wasm] [--threads 2] [--runs 5] [--warmup 2] [--json] [--no-torch]
- *                  [--runtime tfjs|onnx]
+ *                  [--runtime tfjs|onnx] [--size HxW] [--no-profile]
+ * npm run bench -- --workload r50_800x1216_train r50_800x1216_train_cp --max-side
+ *
+ * --max-side finds, for each 800x1216 workload, the largest square input (side a multiple of 32)
+ * whose step still runs within the wasm heap: a binary search, each probe one step in a child
+ * process (running out of the heap aborts the wasm module, which cannot be caught in-process).
  *
  * --runtime onnx exports the same model (same random weights) to ONNX and times it on
  * onnxruntime-node (r50_224, r50_800x1216, frcnn_800x1216); GFLOP/s and tensor memory are tfjs
@@ -227,6 +232,9 @@ const WORKLOADS: Record<string, () => Workload> = {
   r50_800x1216_train_frozen1_cp: () => trainWorkload('backbone800', true, 1),
 };
 
+/** The workloads whose input size --size (and --max-side) set. */
+const SIZED_WORKLOADS = new Set(Object.keys(WORKLOADS).filter((name) => name.includes('800x1216')));
+
 /** The torch workload a tsdet workload is compared with (the _cp variants against plain torch). */
 function torchWorkload(name: string): string {
   return name.replace(/_cp$/, '').replace(/_frozen1$/, '');
@@ -248,7 +256,7 @@ function wasmHeapMb(backend: BackendInfo): number | undefined {
   return wasm?.HEAPU8 ? wasm.HEAPU8.length / 2 ** 20 : undefined;
 }
 
-async function measure(name: string, backend: BackendInfo, opts: { warmup: number; runs: number }): Promise<Result> {
+async function measure(name: string, backend: BackendInfo, opts: { warmup: number; runs: number; profile: boolean }): Promise<Result> {
   const workload = WORKLOADS[name]!();
   try {
     for (let i = 0; i < opts.warmup; i++) workload.step();
@@ -259,10 +267,10 @@ async function measure(name: string, backend: BackendInfo, opts: { warmup: numbe
       times.push(performance.now() - start);
     }
     // One more step under tf.profile: its kernel list gives the work done and the peak bytes.
-    const profile = await tf.profile(() => workload.step());
-    const peak = profile.peakBytes;
+    const profile = opts.profile ? await tf.profile(() => workload.step()) : undefined;
+    const peak = profile?.peakBytes ?? 0;
     const med = median(times);
-    const flops = 2 * kernelMacs(profile);
+    const flops = profile ? 2 * kernelMacs(profile) : 0;
     return {
       workload: name,
       backend: backend.name,
@@ -312,8 +320,68 @@ const program = new Command()
   .option('--no-torch', 'skip the PyTorch reference')
   .option('--runtime <name>', 'tfjs (tsdet) or onnx (the exported model on onnxruntime-node)', 'tfjs')
   .option('--size <HxW>', 'input size of the 800x1216 workloads (to find what fits in the 4 GB wasm heap); no PyTorch comparison then')
+  .option('--no-profile', 'skip the profiled step (GFLOP/s and peak tensor bytes)')
+  .option('--max-side', 'find the largest square input side (a multiple of 32) at which each 800x1216 workload still runs, one child process per probe')
+  .option('--probe-timeout <s>', 'seconds before a --max-side probe counts as failed', (v) => Number.parseInt(v, 10), 600)
   .parse();
-const opts = program.opts<{ workload: string[]; backend: BackendName; threads: number; runs: number; warmup: number; json?: boolean; torch: boolean; size?: string; runtime: string }>();
+const opts = program.opts<{
+  workload: string[];
+  backend: BackendName;
+  threads: number;
+  runs: number;
+  warmup: number;
+  json?: boolean;
+  torch: boolean;
+  size?: string;
+  runtime: string;
+  profile: boolean;
+  maxSide?: boolean;
+  probeTimeout: number;
+}>();
+
+/** Sizes --max-side searches between (square sides, multiples of 32). */
+const MAX_SIDE_RANGE: [number, number] = [256, 2048];
+
+interface Probe {
+  side: number;
+  ok: boolean;
+  /** wasm heap size after the step (its high-water mark: the heap never shrinks), or why it failed. */
+  detail: string;
+}
+
+/** One train step at side x side in a fresh process: running out of the wasm heap aborts the module, so it cannot be caught in-process. */
+function probe(name: string, side: number): Probe {
+  const script = new URL(import.meta.url).pathname;
+  const args = [...process.execArgv, script, '--workload', name, '--size', `${side}x${side}`, '--runs', '1', '--warmup', '0', '--no-profile', '--no-torch', '--json', '--backend', opts.backend, '--threads', String(opts.threads)];
+  const out = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: opts.probeTimeout * 1000 });
+  const line = (out.stdout ?? '').trim().split('\n').pop() ?? '';
+  if (out.status === 0 && line.startsWith('{')) {
+    const result = JSON.parse(line) as Result;
+    return { side, ok: true, detail: `${result.median_ms} ms, wasm heap ${round(result.wasm_heap_mb ?? 0)} MB` };
+  }
+  const reason = out.error ? `no result within ${opts.probeTimeout} s` : ((out.stderr ?? '').trim().split('\n').find((l) => /Error|Abort/.test(l)) ?? `exit ${out.status}`);
+  return { side, ok: false, detail: reason.slice(0, 160) };
+}
+
+/** Binary search over sides that are multiples of 32: the largest that runs, and the probes made. */
+function largestSide(name: string): { largest?: Probe; probes: Probe[] } {
+  const probes: Probe[] = [];
+  let [lo, hi] = [MAX_SIDE_RANGE[0] / 32, MAX_SIDE_RANGE[1] / 32];
+  let largest: Probe | undefined;
+  while (lo <= hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    const result = probe(name, mid * 32);
+    probes.push(result);
+    if (!opts.json) console.log(`  ${name} ${mid * 32}x${mid * 32}: ${result.ok ? 'runs' : 'fails'} (${result.detail})`);
+    if (result.ok) {
+      largest = result;
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return { largest, probes };
+}
 
 async function main(): Promise<void> {
   const unknown = opts.workload.filter((w) => !WORKLOADS[w]);
@@ -325,6 +393,16 @@ async function main(): Promise<void> {
     opts.torch = false;
   }
   if (opts.runtime !== 'tfjs' && opts.runtime !== 'onnx') throw new Error(`--runtime: expected tfjs or onnx, got '${opts.runtime}'`);
+  if (opts.maxSide) {
+    const notSized = opts.workload.filter((w) => !SIZED_WORKLOADS.has(w));
+    if (notSized.length) throw new Error(`--max-side: ${notSized.join(', ')} do not take --size (use ${[...SIZED_WORKLOADS].join(', ')})`);
+    for (const name of opts.workload) {
+      const { largest, probes } = largestSide(name);
+      const summary = { workload: name, backend: opts.backend, threads: opts.threads, max_side: largest?.side ?? null, at_max: largest?.detail ?? null, probes };
+      console.log(opts.json ? JSON.stringify(summary) : `${name}: largest square side that runs ${largest ? `${largest.side} (${largest.detail})` : `none in ${MAX_SIDE_RANGE.join('-')}`}`);
+    }
+    return;
+  }
   // With ORT, tfjs only holds the weights while exporting: the cpu backend starts at once.
   const backend = await initBackend({ backend: opts.runtime === 'onnx' ? 'cpu' : opts.backend, threads: opts.threads, verbose: !opts.json });
   registerModels();
