@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
-import { exitAfter, initBackend, loadConfig, MODELS, parseLosses, type BackendInfo, type BackendName } from '@tsdet/core';
+import { exitAfter, initBackend, loadConfig, MODELS, parseLosses, startBufferMeter, type BackendInfo, type BackendName } from '@tsdet/core';
 import { Linear, registerModels, type ResNet } from '@tsdet/models';
 import type { TwoStageDetector } from '@tsdet/models';
 
@@ -39,7 +39,10 @@ interface Result {
   min_ms: number;
   runs: number;
   gflops: number;
+  /** tf.profile's peak: counts a buffer once per tensor viewing it (the tape's saved clones twice). */
   peak_tensor_mb: number;
+  /** Peak of the buffers a step allocates beyond what existed before it, each counted once. */
+  peak_step_buffer_mb?: number;
   wasm_heap_mb?: number;
   peak_rss_mb: number;
   torch_median_ms?: number;
@@ -266,8 +269,9 @@ async function measure(name: string, backend: BackendInfo, opts: { warmup: numbe
       workload.step();
       times.push(performance.now() - start);
     }
-    // One more step under tf.profile: its kernel list gives the work done and the peak bytes.
-    const profile = opts.profile ? await tf.profile(() => workload.step()) : undefined;
+    // One more step under tf.profile (its kernel list gives the work done) and the buffer meter.
+    const meter = startBufferMeter();
+    const profile = opts.profile ? await tf.profile(() => workload.step()).finally(() => meter.stop()) : (workload.step(), meter.stop(), undefined);
     const peak = profile?.peakBytes ?? 0;
     const med = median(times);
     const flops = profile ? 2 * kernelMacs(profile) : 0;
@@ -280,6 +284,7 @@ async function measure(name: string, backend: BackendInfo, opts: { warmup: numbe
       runs: opts.runs,
       gflops: round(flops / (med / 1000) / 1e9),
       peak_tensor_mb: round(peak / 2 ** 20),
+      peak_step_buffer_mb: round(meter.peakBytes / 2 ** 20),
       wasm_heap_mb: wasmHeapMb(backend),
       peak_rss_mb: round(process.resourceUsage().maxRSS / 1024),
     };
@@ -306,7 +311,7 @@ function format(r: Result): string {
   }
   const torch = r.torch_median_ms ? `  torch ${r.torch_median_ms} ms  ratio ${r.ratio}x` : r.note ? `  (${r.note})` : '';
   const heap = r.wasm_heap_mb ? `  wasm heap ${round(r.wasm_heap_mb)} MB` : '';
-  return `${r.workload.padEnd(22)} ${r.backend}/${r.threads}t  median ${r.median_ms} ms (min ${r.min_ms})  ${r.gflops} GFLOP/s  peak tensors ${r.peak_tensor_mb} MB${heap}  RSS ${r.peak_rss_mb} MB${torch}`;
+  return `${r.workload.padEnd(22)} ${r.backend}/${r.threads}t  median ${r.median_ms} ms (min ${r.min_ms})  ${r.gflops} GFLOP/s  peak tensors ${r.peak_tensor_mb} MB  step buffers +${r.peak_step_buffer_mb} MB${heap}  RSS ${r.peak_rss_mb} MB${torch}`;
 }
 
 const program = new Command()
