@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend/index.js';
 import { biasAct } from './bias-act.js';
 import { discrepancy } from './grad-check.js';
-import { tensorsLeakedBy } from '../testing/leaks.js';
+import { buffersHeldForBackward, tensorsLeakedBy } from '../testing/leaks.js';
 
 for (const backend of ['cpu', 'wasm'] as const) {
   describe(`autograd/bias-act on ${backend}`, () => {
@@ -35,19 +35,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
     it('keeps nothing of its input for the backward pass', () => {
       const x = tf.randomNormal([2, 6, 6, 8], 0, 1, 'float32', 4);
       const bias = tf.randomNormal([8], 0, 1, 'float32', 5);
-      const keptBy = (fn: (a: tf.Tensor) => tf.Tensor): number => {
-        let kept = Number.NaN;
-        tf.tidy(() => {
-          tf.grad((a: tf.Tensor) => {
-            const before = tf.memory().numDataBuffers;
-            // On an input computed inside the scope (tf.neg saves nothing), so that holding it shows.
-            const out = tf.tidy(() => fn(tf.neg(a)));
-            kept = tf.memory().numDataBuffers - before;
-            return tf.sum(tf.square(out));
-          })(x);
-        });
-        return kept;
-      };
+      const keptBy = (op: (a: tf.Tensor) => tf.Tensor) => buffersHeldForBackward((a) => op(tf.neg(a!)), [x]);
       expect(keptBy((a) => biasAct(a, bias, true))).to.equal(1);
       expect(keptBy((a) => tf.relu(tf.add(a, bias)))).to.equal(3);
       tf.dispose([x, bias]);

@@ -3,22 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend/index.js';
 import { discrepancy } from './grad-check.js';
 import { addRelu, addSameShape } from './residual-add.js';
-import { tensorsLeakedBy } from '../testing/leaks.js';
-
-/** New data buffers left allocated by `fn` inside a gradient scope: what its backward will keep. */
-function buffersKeptOnTape(fn: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor, a: tf.Tensor, b: tf.Tensor): number {
-  let kept = Number.NaN;
-  tf.tidy(() => {
-    tf.grads((x: tf.Tensor, y: tf.Tensor) => {
-      const before = tf.memory().numDataBuffers;
-      // On inputs computed inside the scope (tf.neg saves nothing), so that holding them shows.
-      const out = tf.tidy(() => fn(tf.neg(x), tf.neg(y)));
-      kept = tf.memory().numDataBuffers - before;
-      return tf.sum(tf.square(out));
-    })([a, b]);
-  });
-  return kept;
-}
+import { buffersHeldForBackward, tensorsLeakedBy } from '../testing/leaks.js';
 
 for (const backend of ['cpu', 'wasm'] as const) {
   describe(`autograd/residual-add on ${backend}`, () => {
@@ -52,11 +37,12 @@ for (const backend of ['cpu', 'wasm'] as const) {
     it('keeps only the output for the backward pass (tfjs: both inputs, plus the sum for a ReLU)', () => {
       const a = tf.randomNormal([2, 6, 6, 8], 0, 1, 'float32', 4);
       const b = tf.randomNormal([2, 6, 6, 8], 0, 1, 'float32', 5);
-      expect(buffersKeptOnTape(addSameShape, a, b)).to.equal(1);
-      expect(buffersKeptOnTape(addRelu, a, b)).to.equal(1);
+      const held = (op: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor) => buffersHeldForBackward((x, y) => op(tf.neg(x!), tf.neg(y!)), [a, b]);
+      expect(held(addSameShape)).to.equal(1);
+      expect(held(addRelu)).to.equal(1);
       // The ops replaced, for contrast: tf.add keeps both inputs, tfjs's ReLU its input too.
-      expect(buffersKeptOnTape((x, y) => tf.add(x, y), a, b)).to.equal(3);
-      expect(buffersKeptOnTape((x, y) => tf.relu(tf.add(x, y)), a, b)).to.equal(4);
+      expect(held((x, y) => tf.add(x, y))).to.equal(3);
+      expect(held((x, y) => tf.relu(tf.add(x, y)))).to.equal(4);
       tf.dispose([a, b]);
     });
 

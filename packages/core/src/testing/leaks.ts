@@ -25,3 +25,22 @@ export async function tensorsLeakedByAsync(fn: () => Promise<void>): Promise<num
   await fn();
   return tf.memory().numTensors - before;
 }
+
+/**
+ * Data buffers `forward(...inputs)` leaves allocated inside a gradient scope (its intermediates
+ * freed by a tidy): its output plus what the tape keeps for the backward pass. Buffers, not
+ * tf.memory().numBytes, because the tape's saved clones share their source's buffer. To see an
+ * op hold its inputs, compute them inside `forward` (tf.neg keeps nothing for its own gradient).
+ */
+export function buffersHeldForBackward(forward: (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[]): number {
+  let held = Number.NaN;
+  tf.tidy(() => {
+    tf.grads((...xs: tf.Tensor[]) => {
+      const before = tf.memory().numDataBuffers;
+      const out = tf.tidy(() => forward(...xs));
+      held = tf.memory().numDataBuffers - before;
+      return tf.sum(tf.square(out));
+    })(inputs);
+  });
+  return held;
+}
