@@ -269,9 +269,15 @@ async function measure(name: string, backend: BackendInfo, opts: { warmup: numbe
       workload.step();
       times.push(performance.now() - start);
     }
-    // One more step under tf.profile (its kernel list gives the work done) and the buffer meter.
+    // One more step under the buffer meter and, unless --no-profile, tf.profile (its kernel list gives the work done).
     const meter = startBufferMeter();
-    const profile = opts.profile ? await tf.profile(() => workload.step()).finally(() => meter.stop()) : (workload.step(), meter.stop(), undefined);
+    let profile: Awaited<ReturnType<typeof tf.profile>> | undefined;
+    try {
+      if (opts.profile) profile = await tf.profile(() => workload.step());
+      else workload.step();
+    } finally {
+      meter.stop();
+    }
     const peak = profile?.peakBytes ?? 0;
     const med = median(times);
     const flops = profile ? 2 * kernelMacs(profile) : 0;

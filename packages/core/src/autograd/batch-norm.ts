@@ -92,9 +92,15 @@ export function batchNormTrain<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta
       };
     }),
   );
-  const y = normalizeAffine(x, gamma, beta, batchMean, invStd, true, options.relu ?? false);
-  invStd.dispose();
-  return { y, batchMean, batchVarUnbiased };
+  try {
+    const y = normalizeAffine(x, gamma, beta, batchMean, invStd, true, options.relu ?? false);
+    return { y, batchMean, batchVarUnbiased };
+  } catch (error) {
+    tf.dispose([batchMean, batchVarUnbiased]);
+    throw error;
+  } finally {
+    invStd.dispose();
+  }
 }
 
 /**

@@ -65,7 +65,7 @@ export class TrainingOutOfMemoryError extends Error {
  */
 function isOutOfMemory(error: unknown): boolean {
   const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return /Aborted\(|memory access out of bounds|out of memory|OOM|Array buffer allocation failed/i.test(message);
+  return /Aborted\(|memory access out of bounds|out of memory|\bOOM\b|Array buffer allocation failed/i.test(message);
 }
 
 export class Runner {
