@@ -6,3 +6,4 @@ export * from './nn/index.js';
 export * from './registry/index.js';
 export * from './testing/index.js';
 export * from './random/seeded-random.js';
+export * from './kernels/index.js';
