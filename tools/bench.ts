@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
-import { exitAfter, initBackend, loadConfig, MODELS, parseLosses, startBufferMeter, type BackendInfo, type BackendName } from '@tsdet/core';
+import { exitAfter, initBackend, loadConfig, MODELS, parseLosses, startBufferMeter, WINOGRAD_KERNEL, type BackendInfo, type BackendName } from '@tsdet/core';
 import { Linear, registerModels, type ResNet } from '@tsdet/models';
 import type { TwoStageDetector } from '@tsdet/models';
 
@@ -64,6 +64,9 @@ function kernelMacs(profile: Awaited<ReturnType<typeof tf.profile>>): number {
     const filter = k.inputShapes[1];
     if (!out || !filter) continue;
     if (k.name === 'Conv2D' || k.name === 'FusedConv2D') macs += product(out) * filter[0]! * filter[1]! * filter[2]!;
+    // Counted as the direct 3x3 conv it replaces (inputs x, u0..u15: u0 is [1, 1, C, K]), so that
+    // GFLOP/s compares with PyTorch's; Winograd itself multiplies 16/36 of that.
+    if (k.name === WINOGRAD_KERNEL) macs += product(out) * 9 * filter[2]!;
     // A matMul's reduction length is the last axis of a (the kernel sees 2-D inputs as batch 1).
     const a = k.inputShapes[0];
     if ((k.name === 'BatchMatMul' || k.name === '_FusedMatMul') && a) macs += product(out) * a[a.length - 1]!;

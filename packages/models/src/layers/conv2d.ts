@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { biasAct, isRecordingGradients, Module } from '@tsdet/core';
 import { releaseFolded } from './fused-conv-bn.js';
+import { convUsesWinograd, inferenceConv, refreshWinogradEntry, type WinogradCacheEntry } from './inference-conv.js';
 import { kaimingNormalFanOut, torchDefaultUniform } from './init.js';
 
 export type Pair = number | readonly [number, number];
@@ -32,6 +33,8 @@ export class Conv2d extends Module {
   readonly stride: [number, number];
   readonly padding: [number, number];
   readonly dilation: [number, number];
+  /** Winograd transform of `weight` for eval-mode forwards (inference-conv.ts). */
+  #winograd: WinogradCacheEntry | undefined;
 
   constructor(options: Conv2dOptions) {
     super();
@@ -51,25 +54,38 @@ export class Conv2d extends Module {
   /**
    * `activation` 'relu' applies a ReLU after the bias. Outside a gradient tape the conv, bias and
    * ReLU run as one fused kernel; while recording gradients they stay separate ops, because
-   * tfjs's fused-conv gradient bypasses the registered Conv2D gradient (and fails on wasm).
+   * tfjs's fused-conv gradient bypasses the registered Conv2D gradient (and fails on wasm). In eval
+   * mode a 3x3 stride-1 conv may run as Winograd F(2x2, 3x3) (inference-conv.ts).
    */
   forward(x: tf.Tensor4D, activation: 'linear' | 'relu' = 'linear'): tf.Tensor4D {
     return tf.tidy((): tf.Tensor4D => {
-      const [ph, pw] = this.padding;
-      const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [ph, ph], [pw, pw], [0, 0]];
       const filter = this.weight as tf.Tensor4D;
       if (!isRecordingGradients()) {
-        return tf.fused.conv2d({ x, filter, bias: this.bias, strides: this.stride, pad, dataFormat: 'NHWC', dilations: this.dilation, activation });
+        // Training-mode weights change every step: transforming them per forward would not pay.
+        const transformed = this.training ? undefined : () => (this.#winograd = refreshWinogradEntry(this.#winograd, filter)).planes;
+        return inferenceConv(x, this, filter, this.bias as tf.Tensor1D | undefined, activation, transformed);
       }
+      const [ph, pw] = this.padding;
+      const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [ph, ph], [pw, pw], [0, 0]];
       const y = tf.conv2d(x, filter, this.stride, pad, 'NHWC', this.dilation);
       if (this.bias) return biasAct(y, this.bias, activation === 'relu');
       return activation === 'relu' ? tf.relu(y) : y;
     });
   }
 
-  /** Also frees the folded inference weights cached for this conv. */
+  /**
+   * Prepares what an eval-mode forward on `weight` needs (its Winograd transform, where that path
+   * applies), so that inference forwards allocate nothing lasting. A no-op in training mode.
+   */
+  prepareInference(): void {
+    if (!this.training && convUsesWinograd(this)) this.#winograd = refreshWinogradEntry(this.#winograd, this.weight as tf.Tensor4D);
+  }
+
+  /** Also frees the folded and transformed inference weights cached for this conv. */
   override dispose(): void {
     releaseFolded([this]);
+    if (this.#winograd) tf.dispose(this.#winograd.planes);
+    this.#winograd = undefined;
     super.dispose();
   }
 

@@ -11,12 +11,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { isRecordingGradients, type Module } from '@tsdet/core';
 import { Conv2d } from './conv2d.js';
+import { convUsesWinograd, inferenceConv, refreshWinogradEntry, type WinogradCacheEntry } from './inference-conv.js';
 import { BatchNorm2d, NormLayer } from './norm.js';
 
 interface Folded {
   key: readonly object[];
   filter: tf.Tensor4D;
   bias: tf.Tensor1D;
+  /** The folded filter's Winograd transform, where the conv runs that way (inference-conv.ts). */
+  winograd?: WinogradCacheEntry;
 }
 
 const cache = new WeakMap<Conv2d, Folded>();
@@ -47,12 +50,17 @@ function cachedFold(conv: Conv2d, norm: BatchNorm2d): Folded {
   const key = sourceKey(conv, norm);
   const cached = cache.get(conv);
   if (cached && sameKey(cached.key, key)) return cached;
-  if (cached) tf.dispose([cached.filter, cached.bias]);
+  if (cached) disposeFolded(cached);
   // Kept: the cache outlives the forward's tidy scope; dispose() or the next refold frees them.
   const [filter, bias] = foldWeights(conv, norm).map((t) => tf.keep(t)) as [tf.Tensor4D, tf.Tensor1D];
-  const folded = { key, filter, bias };
+  const folded: Folded = { key, filter, bias };
+  if (!conv.training && convUsesWinograd(conv)) folded.winograd = refreshWinogradEntry(undefined, filter);
   cache.set(conv, folded);
   return folded;
+}
+
+function disposeFolded(folded: Folded): void {
+  tf.dispose([folded.filter, folded.bias, ...(folded.winograd?.planes ?? [])]);
 }
 
 /** Whether conv -> norm may run folded: the norm is a BN using its running statistics. */
@@ -62,23 +70,10 @@ export function canFold(norm: NormLayer): norm is BatchNorm2d {
 
 /** conv -> BN (eval) -> activation as one fused conv on folded weights. */
 export function foldedConvBn(x: tf.Tensor4D, conv: Conv2d, norm: BatchNorm2d, activation: 'relu' | 'linear'): tf.Tensor4D {
-  if (conv.training) return tf.tidy(() => fusedConv(x, conv, ...foldWeights(conv, norm), activation));
-  const { filter, bias } = cachedFold(conv, norm);
-  return fusedConv(x, conv, filter, bias, activation);
-}
-
-function fusedConv(x: tf.Tensor4D, conv: Conv2d, filter: tf.Tensor4D, bias: tf.Tensor1D, activation: 'relu' | 'linear'): tf.Tensor4D {
-  const [ph, pw] = conv.padding;
-  return tf.fused.conv2d({
-    x,
-    filter,
-    bias,
-    strides: conv.stride,
-    pad: [[0, 0], [ph, ph], [pw, pw], [0, 0]],
-    dataFormat: 'NHWC',
-    dilations: conv.dilation,
-    activation,
-  });
+  if (conv.training) return tf.tidy(() => inferenceConv(x, conv, ...foldWeights(conv, norm), activation));
+  const folded = cachedFold(conv, norm);
+  const transformed = (): readonly tf.Tensor4D[] => (folded.winograd = refreshWinogradEntry(folded.winograd, folded.filter)).planes;
+  return inferenceConv(x, conv, folded.filter, folded.bias, activation, transformed);
 }
 
 /**
@@ -92,14 +87,17 @@ export function convNormAct(x: tf.Tensor4D, conv: Conv2d, norm: NormLayer, relu:
 
 /**
  * Prepares the folded weights of every (Conv2d, eval-mode BatchNorm2d) pair among `module`'s
- * direct children, in registration order (conv1/bn1, conv/bn, Sequential '0'/'1'). Called when a
- * module switches to eval mode, so that inference forwards allocate nothing that outlives them.
+ * direct children, in registration order (conv1/bn1, conv/bn, Sequential '0'/'1'), and what the
+ * other eval-mode Conv2d children need (Conv2d.prepareInference). Called when a module switches to
+ * eval mode, so that inference forwards allocate nothing that outlives them.
  */
 export function prefoldConvNormChildren(module: Module): void {
   const children = module.namedChildren().map(([, child]) => child);
   children.forEach((child, i) => {
     const next = children[i + 1];
-    if (child instanceof Conv2d && next instanceof NormLayer && canFold(next) && !child.training) cachedFold(child, next);
+    if (!(child instanceof Conv2d) || child.training) return;
+    if (next instanceof NormLayer && canFold(next)) cachedFold(child, next);
+    else child.prepareInference();
   });
 }
 
@@ -108,7 +106,7 @@ export function releaseFolded(convs: Iterable<Conv2d>): void {
   for (const conv of convs) {
     const folded = cache.get(conv);
     if (!folded) continue;
-    tf.dispose([folded.filter, folded.bias]);
+    disposeFolded(folded);
     cache.delete(conv);
   }
 }

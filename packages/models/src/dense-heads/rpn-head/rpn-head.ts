@@ -14,6 +14,7 @@ import { requireScaleFactor, unscaleBoxes, type BoxInstances, type ImageMeta, ty
 import type { ProposalConfig, RpnTrainConfig } from '../../detectors/train-test-cfg.schema.js';
 import { ConvModule } from '../../layers/conv-module.js';
 import { Conv2d } from '../../layers/conv2d.js';
+import { prefoldConvNormChildren } from '../../layers/fused-conv-bn.js';
 import { normalInit } from '../../layers/init.js';
 import type { ClassificationLoss, RegressionLoss } from '../../losses/index.js';
 import type { AnchorGenerator, Size2 } from '../../task-modules/anchor-generator/anchor-generator.js';
@@ -137,6 +138,11 @@ export class RPNHead extends Module {
     this.rpnCls = this.registerModule('rpn_cls', new Conv2d({ inChannels: options.featChannels, outChannels: anchors * this.clsOutChannels, kernelSize: 1, bias: true }));
     this.rpnReg = this.registerModule('rpn_reg', new Conv2d({ inChannels: options.featChannels, outChannels: anchors * 4, kernelSize: 1, bias: true }));
     if (options.initCfg !== null) initConvsNormal(this, options.initCfg ?? { type: 'Normal', layer: 'Conv2d', mean: 0, std: 0.01, bias: 0 });
+  }
+
+  /** Entering eval mode: prepare rpn_conv's inference weights now (its Winograd transform). */
+  protected override onModeChanged(training: boolean): void {
+    if (!training) prefoldConvNormChildren(this);
   }
 
   /** Anchors per location, the same on every level (mmdet asserts it). */
