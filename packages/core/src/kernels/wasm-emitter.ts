@@ -147,6 +147,21 @@ export class FunctionBuilder {
     return this.add().set(local);
   }
 
+  /** (address) -> i32 loaded from address + offset bytes. */
+  i32Load(offset = 0): this {
+    return this.emit(0x28, 2, ...unsignedLeb(offset));
+  }
+
+  /** (address) -> f32 loaded from address + offset bytes. */
+  f32Load(offset = 0): this {
+    return this.emit(0x2a, 2, ...unsignedLeb(offset));
+  }
+
+  /** (address, i32) -> stores at address + offset bytes. */
+  i32Store(offset = 0): this {
+    return this.emit(0x36, 2, ...unsignedLeb(offset));
+  }
+
   /** (address) -> v128 loaded from address + offset bytes. */
   v128Load(offset = 0): this {
     return this.simd(SIMD.load, 4, ...unsignedLeb(offset));
@@ -187,7 +202,7 @@ export class FunctionBuilder {
     this.emit(0x02, 0x40); // block
     this.get(counter);
     pushEnd();
-    this.emit(0x4e, 0x0d, 1); // i32.ge_s; br_if 1 (out of the block)
+    this.emit(0x4e, 0x0d, 0); // i32.ge_s; br_if 0 (to the end of the block: skip the loop)
     this.emit(0x03, 0x40); // loop
     body();
     this.increment(counter, step);

@@ -15,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { WasmMemory } from './wasm-emitter.js';
+import { wasmBackendOf, type WasmBackend } from './wasm-backend.js';
 import { instantiateWinogradTransforms, type WinogradTransforms } from './winograd-wasm.js';
 
 export const WINOGRAD_KERNEL = 'TsdetWinogradConv2D';
@@ -143,20 +144,6 @@ const AUTO_MIN_CHANNELS = 32;
 // ---------------------------------------------------------------------------------------------
 // The kernel (backend level): transforms in our wasm module, GEMMs through tfjs-wasm's Conv2D.
 
-interface WasmModule {
-  wasmMemory?: WasmMemory;
-  asm?: { memory?: WasmMemory };
-  _malloc(bytes: number): number;
-  _free(ptr: number): void;
-}
-
-interface WasmBackend extends tf.KernelBackend {
-  wasm: WasmModule;
-  getMemoryOffset(dataId: object): number;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  disposeData(dataId: object): boolean;
-}
-
 /** Per backend instance: the compiled transforms and two scratch rows (zeros, and a write sink). */
 class WinogradRuntime {
   readonly transforms: WinogradTransforms;
@@ -164,14 +151,12 @@ class WinogradRuntime {
   private dummy = 0;
   private scratchBytes = 0;
 
-  constructor(private readonly backend: WasmBackend) {
-    const memory = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
-    if (!memory) throw new Error('winograd: cannot find the wasm backend\'s memory');
-    this.memory = memory;
+  constructor(
+    private readonly backend: WasmBackend,
+    private readonly memory: WasmMemory,
+  ) {
     this.transforms = instantiateWinogradTransforms(memory);
   }
-
-  private readonly memory: WasmMemory;
 
   /** Pointers to a zero row and a scratch row of at least `bytes` each. */
   scratch(bytes: number): { zero: number; dummy: number } {
@@ -191,10 +176,11 @@ class WinogradRuntime {
 
 const runtimes = new WeakMap<object, WinogradRuntime>();
 
-function runtimeFor(backend: WasmBackend): WinogradRuntime {
+function runtimeFor(kernelBackend: tf.KernelBackend): WinogradRuntime {
+  const { backend, memory } = wasmBackendOf(kernelBackend);
   let runtime = runtimes.get(backend);
   if (!runtime) {
-    runtime = new WinogradRuntime(backend);
+    runtime = new WinogradRuntime(backend, memory);
     runtimes.set(backend, runtime);
   }
   return runtime;

@@ -166,6 +166,14 @@ export class ConvFCBBoxHead extends Module {
     this.initWeights();
   }
 
+  /** Entering eval mode: the first shared fc's NHWC-ordered weights, so inference allocates nothing lasting. */
+  protected override onModeChanged(training: boolean): void {
+    const first = this.sharedFcs[0];
+    if (training || !first || this.withAvgPool) return;
+    const channels = this.sharedConvs.length > 0 ? this.sharedConvs[this.sharedConvs.length - 1]!.conv.outChannels : this.inChannels;
+    first.prepareNchwFlattened([this.roiFeatSize[0], this.roiFeatSize[1], channels]);
+  }
+
   get roiFeatArea(): number {
     return this.roiFeatSize[0] * this.roiFeatSize[1];
   }
@@ -175,7 +183,12 @@ export class ConvFCBBoxHead extends Module {
     this.checkInput(x);
     return tf.tidy(() => {
       let shared: tf.Tensor = this.sharedConvs.reduce<tf.Tensor4D>((h, conv) => conv.forward(h), x);
-      if (this.sharedFcs.length > 0) shared = this.sharedFcs.reduce<tf.Tensor2D>((h, fc) => tf.relu(fc.forward(h)), flattenRoiFeatures(shared as tf.Tensor4D, this.withAvgPool));
+      if (this.sharedFcs.length > 0) {
+        const [first, ...rest] = this.sharedFcs as [Linear, ...Linear[]];
+        // The first fc reads the NHWC map directly (forwardNchwFlattened), unless it is pooled first.
+        const firstOut = this.withAvgPool ? first.forward(flattenRoiFeatures(shared as tf.Tensor4D, true)) : first.forwardNchwFlattened(shared as tf.Tensor4D);
+        shared = rest.reduce<tf.Tensor2D>((h, fc) => tf.relu(fc.forward(h)), tf.relu(firstOut));
+      }
       const clsFeat = this.runBranch(shared, this.clsConvs, this.clsFcs);
       const regFeat = this.runBranch(shared, this.regConvs, this.regFcs);
       return { clsScore: this.fcCls?.forward(clsFeat), bboxPred: this.fcReg?.forward(regFeat) };

@@ -6,10 +6,12 @@
  *   forward   out[cell]  += w * F[pixel]    (gatherND of pixel rows, scale, scatterND-add into cells)
  *   backward  dF[pixel]  += w * dOut[cell]  (gatherND of cell rows, scale, scatterND-add into pixels)
  * which is the exact transpose. tf.customGrad gives the features that gradient and the rois a
- * zero one. gatherND and scatterND are the fast kernels on wasm (tf.gather's kernel is ~15x
- * slower there, and its gradient needs UnsortedSegmentSum, which wasm lacks).
+ * zero one. On wasm the sparse products run as one kernel of tsdet's (@tsdet/core
+ * weightedScatterAdd); elsewhere as gatherND, a multiply and scatterND (tf.gather's kernel is
+ * ~15x slower on wasm, and its gradient needs UnsortedSegmentSum, which wasm lacks).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { weightedScatterAdd, weightedScatterAddApplies } from '@tsdet/core';
 import { buildSamplingPlan, entriesByPixel, type LevelEntries, type LevelGeometry, type RoiAlignOptions, type SamplingPlan } from './sampling-plan.js';
 
 export type { RoiAlignOptions } from './sampling-plan.js';
@@ -71,6 +73,8 @@ function levelGeometry(features: tf.Tensor4D[], spatialScales: readonly number[]
 export function weightedScatter(rows: tf.Tensor2D, from: Int32Array, to: Int32Array, weights: Float32Array, outRows: number, maxRowsPerChunk = MAX_ROWS_PER_CHUNK): tf.Tensor2D {
   const channels = rows.shape[1];
   if (to.length === 0) return tf.zeros([outRows, channels]);
+  // On wasm one in-place kernel (no [entries, C] temporaries): RoIAlign 1000 rois at 800x1216 ~10x faster.
+  if (weightedScatterAddApplies(channels)) return weightedScatterAdd([{ rows, from, to, weights }], outRows);
   const bands: tf.Tensor2D[] = [];
   let bandStart = 0;
   for (let begin = 0; begin < to.length; ) {
@@ -108,6 +112,11 @@ function scatterBand(rows: tf.Tensor2D, from: Int32Array, to: Int32Array, weight
 function applyPlan(plan: SamplingPlan, features: tf.Tensor4D[], channels: number): tf.Tensor2D {
   const numCells = plan.numRois * plan.outputSize[0] * plan.outputSize[1];
   return tf.tidy(() => {
+    if (weightedScatterAddApplies(channels)) {
+      // Every level's entries into one output: no [cells, C] sum per level (zeros for the unused ones).
+      const sets = plan.levels.map((entries, level) => ({ rows: tf.reshape(features[level]!, [-1, channels]) as tf.Tensor2D, from: entries.pixels, to: entries.cells, weights: entries.weights }));
+      return weightedScatterAdd(sets, numCells);
+    }
     const perLevel = plan.levels.map((entries, level) => levelForward(entries, features[level]!, numCells, channels));
     return perLevel.length === 1 ? perLevel[0]! : (tf.addN(perLevel) as tf.Tensor2D);
   });
