@@ -34,7 +34,8 @@ function timeMs(fn: () => tf.Tensor, runs: number): number {
 }
 
 function report(label: string, baselineMs: number, oursMs: number): void {
-  console.log(`${label.padEnd(44)} baseline ${baselineMs.toFixed(1).padStart(8)} ms   tsdet ${oursMs.toFixed(1).padStart(8)} ms   ${(baselineMs / oursMs).toFixed(2)}x faster`);
+  const ratio = baselineMs / oursMs;
+  console.log(`${label.padEnd(46)} baseline ${baselineMs.toFixed(1).padStart(8)} ms   tsdet ${oursMs.toFixed(1).padStart(8)} ms   ${ratio.toFixed(2)}x ${ratio >= 1 ? 'faster' : '(slower)'}`);
 }
 
 const CONV_SHAPES: [number, number, number, number][] = [

@@ -4,8 +4,8 @@
  * as the matMul it feeds); this kernel copies each row's run with vector loads and stores.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { encodeModule, instantiate, type FunctionBuilder, type WasmMemory } from './wasm-emitter.js';
-import { wasmBackendOf, type WasmBackend } from './wasm-backend.js';
+import type { FunctionBuilder } from './wasm-emitter.js';
+import { kernelModule } from './wasm-backend.js';
 
 export const SLICE_COLUMNS_KERNEL = 'TsdetSliceColumns';
 
@@ -35,26 +35,16 @@ interface CopyModule {
   copy(...args: number[]): void;
 }
 
-const modules = new WeakMap<object, CopyModule>();
-
-function moduleFor(backend: WasmBackend, memory: WasmMemory): CopyModule {
-  let module = modules.get(backend);
-  if (!module) {
-    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    module = instantiate(encodeModule([{ name: 'copy', params: ['i32', 'i32', 'i32', 'i32', 'i32'], build: buildCopy }], shared), memory) as unknown as CopyModule;
-    modules.set(backend, module);
-  }
-  return module;
-}
+const FUNCTIONS = [{ name: 'copy', params: ['i32', 'i32', 'i32', 'i32', 'i32'] as const, build: buildCopy }];
 
 function sliceColumnsKernel(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs: tf.NamedAttrMap }): tf.TensorInfo {
-  const { backend, memory } = wasmBackendOf(args.backend);
+  const { backend, exports: module } = kernelModule<CopyModule>(args.backend, 'slice-columns', FUNCTIONS);
   const x = args.inputs['x']!;
   const [rows, cols] = x.shape as [number, number];
   const begin = args.attrs['begin'] as number;
   const size = args.attrs['size'] as number;
   const out = backend.makeOutput([rows, size], 'float32');
-  moduleFor(backend, memory).copy(backend.getMemoryOffset(x.dataId) + 4 * begin, backend.getMemoryOffset(out.dataId), rows, 4 * cols, 4 * size);
+  module.copy(backend.getMemoryOffset(x.dataId) + 4 * begin, backend.getMemoryOffset(out.dataId), rows, 4 * cols, 4 * size);
   return out;
 }
 

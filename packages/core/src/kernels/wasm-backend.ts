@@ -3,7 +3,7 @@
  * memory, shared in the threaded build), tensors' heap offsets, and allocation.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import type { WasmMemory } from './wasm-emitter.js';
+import { encodeModule, instantiate, type ExportedFunction, type WasmMemory } from './wasm-emitter.js';
 
 interface WasmModule {
   /** Set by emscripten's threaded build (its workers need it). */
@@ -27,4 +27,23 @@ export function wasmBackendOf(backend: tf.KernelBackend): { backend: WasmBackend
   const memory = wasm.wasm?.wasmMemory ?? wasm.wasm?.asm?.memory;
   if (!memory) throw new Error("tsdet wasm kernels: cannot find the wasm backend's memory (not tfjs-backend-wasm 4.x?)");
   return { backend: wasm, memory };
+}
+
+const compiled = new WeakMap<object, Map<string, unknown>>();
+
+/**
+ * The exports of a kernel module built from `functions` against this backend's heap, compiled once
+ * per backend instance (a new wasm backend, e.g. another thread count, has another heap).
+ */
+export function kernelModule<T>(kernelBackend: tf.KernelBackend, name: string, functions: readonly ExportedFunction[]): { backend: WasmBackend; memory: WasmMemory; exports: T } {
+  const { backend, memory } = wasmBackendOf(kernelBackend);
+  let modules = compiled.get(backend);
+  if (!modules) compiled.set(backend, (modules = new Map()));
+  let exports = modules.get(name);
+  if (!exports) {
+    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+    exports = instantiate(encodeModule(functions, shared), memory);
+    modules.set(name, exports);
+  }
+  return { backend, memory, exports: exports as T };
 }

@@ -7,8 +7,8 @@
  * entries and rows where they lie on the heap. Entries may come in any order.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { encodeModule, instantiate, type FunctionBuilder, type WasmMemory } from './wasm-emitter.js';
-import { wasmBackendOf, type WasmBackend } from './wasm-backend.js';
+import type { FunctionBuilder } from './wasm-emitter.js';
+import { kernelModule } from './wasm-backend.js';
 
 export const WEIGHTED_SCATTER_KERNEL = 'TsdetWeightedScatter';
 
@@ -42,20 +42,10 @@ interface ScatterModule {
   scatter(...args: number[]): void;
 }
 
-const modules = new WeakMap<object, ScatterModule>();
-
-function moduleFor(backend: WasmBackend, memory: WasmMemory): ScatterModule {
-  let module = modules.get(backend);
-  if (!module) {
-    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    module = instantiate(encodeModule([{ name: 'scatter', params: PARAMS.map(() => 'i32' as const), build: buildScatter }], shared), memory) as unknown as ScatterModule;
-    modules.set(backend, module);
-  }
-  return module;
-}
+const FUNCTIONS = [{ name: 'scatter', params: PARAMS.map(() => 'i32' as const), build: buildScatter }];
 
 function scatterKernel(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs: tf.NamedAttrMap }): tf.TensorInfo {
-  const { backend, memory } = wasmBackendOf(args.backend);
+  const { backend, memory, exports: module } = kernelModule<ScatterModule>(args.backend, 'weighted-scatter', FUNCTIONS);
   const outRows = args.attrs['outRows'] as number;
   const groups = args.attrs['groups'] as number;
   const input = (name: string, g: number) => args.inputs[`${name}${g}`]!;
@@ -64,7 +54,6 @@ function scatterKernel(args: { inputs: tf.NamedTensorInfoMap; backend: tf.Kernel
   const outPtr = backend.getMemoryOffset(out.dataId);
   new Uint8Array(memory.buffer, outPtr, outRows * channels * 4).fill(0);
   const ptr = (t: tf.TensorInfo) => backend.getMemoryOffset(t.dataId);
-  const module = moduleFor(backend, memory);
   for (let g = 0; g < groups; g++) {
     module.scatter(ptr(input('rows', g)), outPtr, ptr(input('from', g)), ptr(input('to', g)), ptr(input('weights', g)), input('from', g).shape[0]!, channels * 4);
   }

@@ -11,7 +11,7 @@
  *        | 0 -1  1  0 |
  *        | 0  1  0 -1 |
  */
-import { encodeModule, instantiate, type FunctionBuilder, type Local, type WasmMemory } from './wasm-emitter.js';
+import type { FunctionBuilder, Local } from './wasm-emitter.js';
 
 /** Rows of Bᵀ as (a, sign, b): row i combines input rows a and b as d[a] ± d[b]. */
 const INPUT_COMBOS: readonly (readonly [number, '+' | '-', number])[] = [
@@ -192,16 +192,9 @@ export interface WinogradTransforms {
 
 const i32s = (n: number) => Array.from({ length: n }, () => 'i32' as const);
 
-/** Compiles the transforms against `memory` (tfjs-wasm's heap). */
-export function instantiateWinogradTransforms(memory: WasmMemory): WinogradTransforms {
-  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-  const bytes = encodeModule(
-    [
-      { name: 'inputTransform', params: i32s(INPUT_PARAMS.length + 16), build: buildInputTransform },
-      { name: 'outputTransformLinear', params: i32s(OUTPUT_PARAMS.length + 16), build: buildOutputTransform(false) },
-      { name: 'outputTransformRelu', params: i32s(OUTPUT_PARAMS.length + 16), build: buildOutputTransform(true) },
-    ],
-    shared,
-  );
-  return instantiate(bytes, memory) as unknown as WinogradTransforms;
-}
+/** The module's functions, for kernelModule (wasm-backend.ts). */
+export const WINOGRAD_FUNCTIONS = [
+  { name: 'inputTransform', params: i32s(INPUT_PARAMS.length + 16), build: buildInputTransform },
+  { name: 'outputTransformLinear', params: i32s(OUTPUT_PARAMS.length + 16), build: buildOutputTransform(false) },
+  { name: 'outputTransformRelu', params: i32s(OUTPUT_PARAMS.length + 16), build: buildOutputTransform(true) },
+];

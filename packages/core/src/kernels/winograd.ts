@@ -15,8 +15,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { WasmMemory } from './wasm-emitter.js';
-import { wasmBackendOf, type WasmBackend } from './wasm-backend.js';
-import { instantiateWinogradTransforms, type WinogradTransforms } from './winograd-wasm.js';
+import { kernelModule, type WasmBackend } from './wasm-backend.js';
+import { WINOGRAD_FUNCTIONS, type WinogradTransforms } from './winograd-wasm.js';
 
 export const WINOGRAD_KERNEL = 'TsdetWinogradConv2D';
 
@@ -154,8 +154,9 @@ class WinogradRuntime {
   constructor(
     private readonly backend: WasmBackend,
     private readonly memory: WasmMemory,
+    transforms: WinogradTransforms,
   ) {
-    this.transforms = instantiateWinogradTransforms(memory);
+    this.transforms = transforms;
   }
 
   /** Pointers to a zero row and a scratch row of at least `bytes` each. */
@@ -177,10 +178,10 @@ class WinogradRuntime {
 const runtimes = new WeakMap<object, WinogradRuntime>();
 
 function runtimeFor(kernelBackend: tf.KernelBackend): WinogradRuntime {
-  const { backend, memory } = wasmBackendOf(kernelBackend);
+  const { backend, memory, exports } = kernelModule<WinogradTransforms>(kernelBackend, 'winograd', WINOGRAD_FUNCTIONS);
   let runtime = runtimes.get(backend);
   if (!runtime) {
-    runtime = new WinogradRuntime(backend, memory);
+    runtime = new WinogradRuntime(backend, memory, exports);
     runtimes.set(backend, runtime);
   }
   return runtime;
