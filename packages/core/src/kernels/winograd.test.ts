@@ -128,6 +128,25 @@ describe('kernels/winograd F(2x2, 3x3) on wasm', () => {
   });
 });
 
+describe('kernels/winograd on the single-threaded wasm build (unshared memory)', () => {
+  before(async () => {
+    await initBackend({ backend: 'wasm', threads: 1, verbose: false });
+  });
+  after(async () => {
+    await initBackend({ backend: 'wasm', threads: 2, verbose: false });
+  });
+
+  it('gives the direct convolution within float32 noise', () => {
+    const x = tf.randomNormal([1, 9, 7, 32], 0, 1, 'float32', 8) as tf.Tensor4D;
+    const filter = tf.randomNormal([3, 3, 32, 32], 0, 0.1, 'float32', 9) as tf.Tensor4D;
+    const planes = winogradFilter(filter);
+    const ours = winogradConv2d({ x, transformedFilter: planes, padTop: 1, padLeft: 1, outHeight: 9, outWidth: 7, activation: 'relu' });
+    const direct = tf.fused.conv2d({ x, filter, strides: 1, pad: 'same', activation: 'relu' });
+    expect(discrepancy(ours, direct).maxAbs).to.be.below(1e-4);
+    tf.dispose([x, filter, ours, direct, ...planes]);
+  });
+});
+
 describe('kernels/winograd on cpu', () => {
   before(async () => {
     await initBackend({ backend: 'cpu', verbose: false });
