@@ -48,6 +48,9 @@ describe('kernels/weighted-scatter on wasm', () => {
     expect(() => weightedScatterAdd([set([0], [-1], [1])], 3)).to.throw(/entry 0 points at output row -1, outside 0\.\.2/);
     expect(() => weightedScatterAdd([set([0], [0, 1], [1])], 3)).to.throw(/1 sources, 2 targets and 1 weights/);
     expect(() => weightedScatterAdd([set([0], [0], [1]), set([0], [3], [1])], 3)).to.throw(/set 1: entry 0 points at output row 3/);
+    const narrow = tf.ones([2, 3]) as tf.Tensor2D;
+    expect(() => weightedScatterAdd([{ rows: narrow, from: Int32Array.of(0), to: Int32Array.of(0), weights: Float32Array.of(1) }], 1)).to.throw(/channels divisible by 4 \(backend wasm, 3 channels\)/);
+    narrow.dispose();
     rows.dispose();
   });
 

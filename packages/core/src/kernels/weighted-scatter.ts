@@ -84,6 +84,7 @@ export interface ScatterEntries {
 export function weightedScatterAdd(sets: readonly ScatterEntries[], outRows: number): tf.Tensor2D {
   if (sets.length === 0) throw new Error('weightedScatterAdd: no entries given (pass at least one set, possibly empty)');
   const channels = sets[0]!.rows.shape[1];
+  if (!weightedScatterAddApplies(channels)) throw new Error(`weightedScatterAdd: runs on the wasm backend with channels divisible by 4 (backend ${tf.getBackend()}, ${channels} channels); see weightedScatterAddApplies`);
   sets.forEach(({ rows, from, to, weights }, g) => {
     const where = sets.length > 1 ? `set ${g}: ` : '';
     if (rows.shape[1] !== channels) throw new Error(`weightedScatterAdd: ${where}rows have ${rows.shape[1]} channels, set 0 has ${channels}`);

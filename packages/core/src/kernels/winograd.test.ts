@@ -99,6 +99,25 @@ describe('kernels/winograd F(2x2, 3x3) on wasm', () => {
     tf.dispose([x, filter, ...planes]);
   });
 
+  it('refuses arguments the kernels would write past a buffer with, naming them', () => {
+    const leaked = tensorsLeakedBy(() => {
+      tf.tidy(() => {
+        const x = tf.zeros([1, 4, 4, 8]) as tf.Tensor4D;
+        const planes = winogradFilter(tf.zeros([3, 3, 8, 8]) as tf.Tensor4D);
+        const args = { x, transformedFilter: planes, padTop: 1, padLeft: 1, outHeight: 4, outWidth: 4, activation: 'linear' as const };
+        const odd = tf.zeros([1, 4, 4, 6]) as tf.Tensor4D;
+        const oddPlanes = winogradFilter(tf.zeros([3, 3, 6, 8]) as tf.Tensor4D);
+        expect(() => winogradConv2d({ ...args, x: odd, transformedFilter: oddPlanes })).to.throw(/channels must be divisible by 4, got 6 in and 8 out/);
+        expect(() => winogradConv2d({ ...args, x: odd })).to.throw(/transformed filter 0 is \[1, 1, 8, 8\], expected \[1, 1, 6, 8\]/);
+        expect(() => winogradConv2d({ ...args, transformedFilter: planes.slice(1) })).to.throw(/expected 16 transformed filters, got 15/);
+        expect(() => winogradConv2d({ ...args, bias: tf.zeros([4]) as tf.Tensor1D })).to.throw(/bias is \[4\], expected \[8\]/);
+        expect(() => winogradConv2d({ ...args, outHeight: 0 })).to.throw(/outHeight must be an integer >= 1, got 0/);
+        expect(() => winogradConv2d({ ...args, padLeft: 0.5 })).to.throw(/padLeft must be an integer >= 0, got 0.5/);
+      });
+    });
+    expect(leaked).to.equal(0);
+  });
+
   it('winogradFilter refuses a filter that is not 3x3', () => {
     const filter = tf.zeros([5, 5, 4, 4]) as tf.Tensor4D;
     expect(() => winogradFilter(filter)).to.throw(/expected a 3x3 filter, got 5x5/);

@@ -67,14 +67,38 @@ export interface WinogradConvArgs {
 
 /** Runs the Winograd kernel (wasm backend only; see winogradApplies). */
 export function winogradConv2d(args: WinogradConvArgs): tf.Tensor4D {
+  checkWinogradArgs(args);
   registerWinogradKernel();
   const { x, transformedFilter, bias, padTop, padLeft, outHeight, outWidth, activation } = args;
-  if (transformedFilter.length !== 16) throw new Error(`winogradConv2d: expected 16 transformed filters, got ${transformedFilter.length}`);
   const inputs: Record<string, tf.Tensor> = { x };
   transformedFilter.forEach((u, k) => (inputs[`u${k}`] = u));
   if (bias) inputs['bias'] = bias;
   const attrs = { padTop, padLeft, outHeight, outWidth, activation, bandBytes: bandBytesSetting };
   return tf.engine().runKernel(WINOGRAD_KERNEL, inputs as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+}
+
+/**
+ * The kernels write where these numbers point, so they are checked here rather than trusted:
+ * a channel count that is not a whole number of vectors would write past a buffer.
+ */
+function checkWinogradArgs({ x, transformedFilter, bias, padTop, padLeft, outHeight, outWidth }: WinogradConvArgs): void {
+  const fail = (what: string): never => {
+    throw new Error(`winogradConv2d: ${what}`);
+  };
+  if (tf.getBackend() !== 'wasm') fail(`runs on the wasm backend only (active: ${tf.getBackend()})`);
+  if (x.rank !== 4 || x.dtype !== 'float32') fail(`x must be a float32 NHWC tensor, got ${x.dtype} [${x.shape.join(', ')}]`);
+  const inChannels = x.shape[3];
+  if (transformedFilter.length !== 16) fail(`expected 16 transformed filters, got ${transformedFilter.length}`);
+  const outChannels = transformedFilter[0]!.shape[3];
+  transformedFilter.forEach((u, k) => {
+    const [a, b, c, d] = u.shape;
+    if (a !== 1 || b !== 1 || c !== inChannels || d !== outChannels) fail(`transformed filter ${k} is [${u.shape.join(', ')}], expected [1, 1, ${inChannels}, ${outChannels}] (winogradFilter of a [3, 3, ${inChannels}, K] filter)`);
+  });
+  if (inChannels % 4 !== 0 || outChannels % 4 !== 0) fail(`channels must be divisible by 4, got ${inChannels} in and ${outChannels} out`);
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== outChannels)) fail(`bias is [${bias.shape.join(', ')}], expected [${outChannels}]`);
+  for (const [name, value, min] of [['padTop', padTop, 0], ['padLeft', padLeft, 0], ['outHeight', outHeight, 1], ['outWidth', outWidth, 1]] as const) {
+    if (!Number.isInteger(value) || value < min) fail(`${name} must be an integer >= ${min}, got ${value}`);
+  }
 }
 
 export type WinogradMode = 'auto' | 'always' | 'never';
@@ -220,17 +244,23 @@ function winogradKernel(args: { inputs: tf.NamedTensorInfoMap; backend: tf.Kerne
     const yImage = yBase + n * outHeight * outWidth * outChannels * 4;
     for (let begin = 0; begin < tilesHigh; begin += rowsPerBand) {
       const end = Math.min(tilesHigh, begin + rowsPerBand);
-      const planes = Array.from({ length: 16 }, () => backend.makeOutput([1, end - begin, tilesWide, inChannels], 'float32'));
-      const planePtrs = planes.map((plane) => backend.getMemoryOffset(plane.dataId));
-      runtime.transforms.inputTransform(xImage, zero, height, width, inChannels * 4, tilesWide, attrs.padTop, attrs.padLeft, begin, end, begin, ...planePtrs);
-      const products = planes.map((plane, k) => {
-        const product = conv2d({ inputs: { x: plane, filter: u[k]! }, backend, attrs: { strides: 1, pad: 'valid', dataFormat: 'NHWC', dilations: 1 } }) as tf.TensorInfo;
-        backend.disposeData(plane.dataId);
-        return product;
-      });
-      const productPtrs = products.map((product) => backend.getMemoryOffset(product.dataId));
-      outputTransform(yImage, dummy, biasPtr, outHeight, outWidth, outChannels * 4, tilesWide, begin, end, begin, ...productPtrs);
-      for (const product of products) backend.disposeData(product.dataId);
+      // Band temporaries live on the backend only (not engine tensors): freed here, also on a throw.
+      const temporaries: tf.TensorInfo[] = [];
+      try {
+        const planes = Array.from({ length: 16 }, () => backend.makeOutput([1, end - begin, tilesWide, inChannels], 'float32'));
+        temporaries.push(...planes);
+        const planePtrs = planes.map((plane) => backend.getMemoryOffset(plane.dataId));
+        runtime.transforms.inputTransform(xImage, zero, height, width, inChannels * 4, tilesWide, attrs.padTop, attrs.padLeft, begin, end, begin, ...planePtrs);
+        const products = planes.map((plane, k) => {
+          const product = conv2d({ inputs: { x: plane, filter: u[k]! }, backend, attrs: { strides: 1, pad: 'valid', dataFormat: 'NHWC', dilations: 1 } }) as tf.TensorInfo;
+          temporaries.push(product);
+          return product;
+        });
+        const productPtrs = products.map((product) => backend.getMemoryOffset(product.dataId));
+        outputTransform(yImage, dummy, biasPtr, outHeight, outWidth, outChannels * 4, tilesWide, begin, end, begin, ...productPtrs);
+      } finally {
+        for (const t of temporaries) backend.disposeData(t.dataId);
+      }
     }
   }
   return out;
