@@ -3,7 +3,7 @@
  *  - Winograd F(2x2, 3x3) against XNNPACK's direct conv (fused bias + ReLU) on the 3x3 shapes of
  *    ResNet-50 and FPN/RPN at 800x1216 and 224x224;
  *  - RoIAlign's sparse products (1000 rois, 4 levels of 256 channels) as one weightedScatterAdd
- *    against gatherND + multiply + scatterND per level and their sum;
+ *    against scatterWithTfOps (gatherND + multiply + scatterND per level and their sum);
  *  - the RoI head's 12544 -> 1024 fc on 1000 rois: forwardNchwFlattened (NHWC order, split
  *    reduction) against transpose + flatten + one matMul.
  *
@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Command } from 'commander';
 import { exitAfter, initBackend, weightedScatterAdd, withWinogradMode, winogradConv2d, winogradFilter } from '@tsdet/core';
-import { Linear } from '@tsdet/models';
+import { Linear, scatterWithTfOps } from '@tsdet/models';
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -80,15 +80,7 @@ function benchRoiScatter(runs: number): void {
     const weights = Float32Array.from({ length: count }, (_, e) => ((e % 13) + 1) / 20);
     return { rows, from, to, weights };
   });
-  const baseline = () =>
-    tf.tidy(() => {
-      const perLevel = levels.map(({ rows, from, to, weights }) => {
-        const n = from.length;
-        const scaled = tf.mul(tf.gatherND(rows, tf.tensor2d(from, [n, 1], 'int32')), tf.tensor2d(weights, [n, 1]));
-        return tf.scatterND(tf.tensor2d(to, [n, 1], 'int32'), scaled, [cells, channels]) as tf.Tensor2D;
-      });
-      return tf.addN(perLevel);
-    });
+  const baseline = () => scatterWithTfOps(levels, cells);
   report('RoIAlign sparse products (1000 rois, 4 levels)', timeMs(baseline, runs), timeMs(() => weightedScatterAdd(levels, cells), runs));
   tf.dispose(levels.map((l) => l.rows));
 }

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { FunctionBuilder } from './wasm-emitter.js';
-import { kernelModule } from './wasm-backend.js';
+import { ensureWasmKernel, kernelModule } from './wasm-backend.js';
 
 export const SLICE_COLUMNS_KERNEL = 'TsdetSliceColumns';
 
@@ -48,16 +48,11 @@ function sliceColumnsKernel(args: { inputs: tf.NamedTensorInfoMap; backend: tf.K
   return out;
 }
 
-let registered = false;
-
 /** x[:, begin:begin + size] for a float32 [rows, cols] tensor; tf.slice where the kernel does not apply. */
 export function sliceColumns(x: tf.Tensor2D, begin: number, size: number): tf.Tensor2D {
   const [rows, cols] = x.shape;
   if (begin < 0 || size < 0 || begin + size > cols) throw new Error(`sliceColumns: columns ${begin}..${begin + size} of a [${rows}, ${cols}] tensor`);
   if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32' || size % 4 !== 0 || begin % 4 !== 0) return tf.slice(x, [0, begin], [rows, size]);
-  if (!registered) {
-    tf.registerKernel({ kernelName: SLICE_COLUMNS_KERNEL, backendName: 'wasm', kernelFunc: sliceColumnsKernel as unknown as tf.KernelFunc });
-    registered = true;
-  }
+  ensureWasmKernel(SLICE_COLUMNS_KERNEL, sliceColumnsKernel);
   return tf.engine().runKernel(SLICE_COLUMNS_KERNEL, { x }, { begin, size }) as tf.Tensor2D;
 }

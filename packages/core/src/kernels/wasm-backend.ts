@@ -2,7 +2,7 @@
  * What tsdet's own wasm kernels use of tfjs-backend-wasm: its heap (the emscripten module's
  * memory, shared in the threaded build), tensors' heap offsets, and allocation.
  */
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { encodeModule, instantiate, type ExportedFunction, type WasmMemory } from './wasm-emitter.js';
 
 interface WasmModule {
@@ -46,4 +46,10 @@ export function kernelModule<T>(kernelBackend: tf.KernelBackend, name: string, f
     modules.set(name, exports);
   }
   return { backend, memory, exports: exports as T };
+}
+
+/** Registers `kernelFunc` as the wasm backend's kernel `name` unless it already is (repeat calls are no-ops). */
+export function ensureWasmKernel(name: string, kernelFunc: (args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs: tf.NamedAttrMap }) => tf.TensorInfo): void {
+  if (tf.getKernel(name, 'wasm')) return;
+  tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
 }

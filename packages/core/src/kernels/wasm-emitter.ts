@@ -184,6 +184,11 @@ export class FunctionBuilder {
     return this.simd(SIMD.f32x4Sub);
   }
 
+  /** (a, b) -> a + b for sign 1, a - b for sign -1. */
+  f32x4AddSigned(sign: 1 | -1): this {
+    return sign > 0 ? this.f32x4Add() : this.f32x4Sub();
+  }
+
   f32x4Mul(): this {
     return this.simd(SIMD.f32x4Mul);
   }

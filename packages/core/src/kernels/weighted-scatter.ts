@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { FunctionBuilder } from './wasm-emitter.js';
-import { kernelModule } from './wasm-backend.js';
+import { ensureWasmKernel, kernelModule } from './wasm-backend.js';
 
 export const WEIGHTED_SCATTER_KERNEL = 'TsdetWeightedScatter';
 
@@ -60,8 +60,6 @@ function scatterKernel(args: { inputs: tf.NamedTensorInfoMap; backend: tf.Kernel
   return out;
 }
 
-let registered = false;
-
 /** Whether weightedScatterAdd runs here: the wasm backend and channels divisible by 4. */
 export function weightedScatterAddApplies(channels: number): boolean {
   return tf.getBackend() === 'wasm' && channels % 4 === 0;
@@ -92,10 +90,7 @@ export function weightedScatterAdd(sets: readonly ScatterEntries[], outRows: num
     checkIndices(from, rows.shape[0], 'source rows', where);
     checkIndices(to, outRows, 'output rows', where);
   });
-  if (!registered) {
-    tf.registerKernel({ kernelName: WEIGHTED_SCATTER_KERNEL, backendName: 'wasm', kernelFunc: scatterKernel as unknown as tf.KernelFunc });
-    registered = true;
-  }
+  ensureWasmKernel(WEIGHTED_SCATTER_KERNEL, scatterKernel);
   return tf.tidy(() => {
     const inputs: Record<string, tf.Tensor> = {};
     sets.forEach(({ rows, from, to, weights }, g) => {

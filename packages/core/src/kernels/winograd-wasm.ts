@@ -14,11 +14,11 @@
 import type { FunctionBuilder, Local } from './wasm-emitter.js';
 
 /** Rows of Bᵀ as (a, sign, b): row i combines input rows a and b as d[a] ± d[b]. */
-const INPUT_COMBOS: readonly (readonly [number, '+' | '-', number])[] = [
-  [0, '-', 2],
-  [1, '+', 2],
-  [2, '-', 1],
-  [1, '-', 3],
+const INPUT_COMBOS: readonly (readonly [number, 1 | -1, number])[] = [
+  [0, -1, 2],
+  [1, 1, 2],
+  [2, -1, 1],
+  [1, -1, 3],
 ];
 
 /** Rows of Aᵀ as signed terms over the four tile rows. */
@@ -37,6 +37,44 @@ type Params<Names extends readonly string[]> = Record<Names[number], Local>;
 function namedParams<Names extends readonly string[]>(fn: FunctionBuilder, names: Names): [Params<Names>, Local[]] {
   const named = Object.fromEntries(names.map((name, i) => [name, fn.params[i]])) as Params<Names>;
   return [named, fn.params.slice(names.length)];
+}
+
+/** origin + i for the tile index t: 2 t - pad + i (pad omitted: 0). */
+function emitLine(fn: FunctionBuilder, t: Local, pad: Local | undefined, i: number): FunctionBuilder {
+  fn.get(t).i32(2).mul();
+  if (pad) fn.get(pad).sub();
+  return fn.i32(i).add();
+}
+
+/**
+ * For the tile rows (input rows 2 ty - pad + i, or output rows 2 ty + i): ok[i] = the row lies in
+ * 0..height-1 (one unsigned compare, negative rows included), ptr[i] = base + row * rowStride.
+ */
+function emitRows(fn: FunctionBuilder, a: { ty: Local; pad?: Local; height: Local; base: Local; rowStride: Local; ptr: Local[]; ok: Local[]; scratch: Local }): void {
+  a.ptr.forEach((ptr, i) => {
+    emitLine(fn, a.ty, a.pad, i).set(a.scratch);
+    fn.get(a.scratch).get(a.height).ltU().set(a.ok[i]!);
+    fn.get(a.base).get(a.scratch).get(a.rowStride).mul().add().set(ptr);
+  });
+}
+
+/** cells[i][j] = row i and column 2 tx - pad + j both inside ? rowPtr[i] + column * channelBytes : fallback. */
+function emitCells(fn: FunctionBuilder, a: { tx: Local; pad?: Local; width: Local; channelBytes: Local; rowPtr: Local[]; rowOk: Local[]; fallback: Local; cells: Local[][]; column: Local; columnOk: Local }): void {
+  for (let j = 0; j < a.cells[0]!.length; j++) {
+    emitLine(fn, a.tx, a.pad, j).set(a.column);
+    fn.get(a.column).get(a.width).ltU().set(a.columnOk);
+    a.rowPtr.forEach((rowPtr, i) => {
+      fn.get(rowPtr).get(a.column).get(a.channelBytes).mul().add();
+      fn.get(a.fallback);
+      fn.get(a.rowOk[i]!).get(a.columnOk).and();
+      fn.select().set(a.cells[i]![j]!);
+    });
+  }
+}
+
+/** offset = ((ty - tileBase) * tilesWide + tx) * channelBytes: the tile's row in every plane. */
+function emitTileOffset(fn: FunctionBuilder, ty: Local, tileBase: Local, tilesWide: Local, tx: Local, channelBytes: Local, offset: Local): void {
+  fn.get(ty).get(tileBase).sub().get(tilesWide).mul().get(tx).add().get(channelBytes).mul().set(offset);
 }
 
 /**
@@ -62,26 +100,11 @@ function buildInputTransform(fn: FunctionBuilder): void {
   fn.get(p.width).get(p.channelBytes).mul().set(rowStride);
   fn.get(p.tileRowBegin).set(ty);
   fn.forLoop(ty, p.tileRowEnd, 1, () => {
-    rowPtr.forEach((ptr, r) => {
-      // iy = 2 ty - padTop + r; valid when 0 <= iy < H (one unsigned compare).
-      const iy = offset;
-      fn.get(ty).i32(2).mul().get(p.padTop).sub().i32(r).add().set(iy);
-      fn.get(iy).get(p.height).ltU().set(rowOk[r]!);
-      fn.get(p.x).get(iy).get(rowStride).mul().add().set(ptr);
-    });
+    emitRows(fn, { ty, pad: p.padTop, height: p.height, base: p.x, rowStride, ptr: rowPtr, ok: rowOk, scratch: offset });
     fn.i32(0).set(tx);
     fn.forLoop(tx, p.tilesWide, 1, () => {
-      for (let c = 0; c < 4; c++) {
-        fn.get(tx).i32(2).mul().get(p.padLeft).sub().i32(c).add().set(ix);
-        fn.get(ix).get(p.width).ltU().set(colOk);
-        for (let r = 0; r < 4; r++) {
-          fn.get(rowPtr[r]!).get(ix).get(p.channelBytes).mul().add();
-          fn.get(p.zero);
-          fn.get(rowOk[r]!).get(colOk).and();
-          fn.select().set(tile[r]![c]!);
-        }
-      }
-      fn.get(ty).get(p.tileBase).sub().get(p.tilesWide).mul().get(tx).add().get(p.channelBytes).mul().set(offset);
+      emitCells(fn, { tx, pad: p.padLeft, width: p.width, channelBytes: p.channelBytes, rowPtr, rowOk, fallback: p.zero, cells: tile, column: ix, columnOk: colOk });
+      emitTileOffset(fn, ty, p.tileBase, p.tilesWide, tx, p.channelBytes, offset);
       fn.i32(0).set(c4);
       fn.forLoop(c4, p.channelBytes, 16, () => {
         INPUT_COMBOS.forEach(([a, sign, b], i) => {
@@ -89,16 +112,11 @@ function buildInputTransform(fn: FunctionBuilder): void {
           for (let j = 0; j < 4; j++) {
             fn.get(tile[a]![j]!).get(c4).add().v128Load();
             fn.get(tile[b]![j]!).get(c4).add().v128Load();
-            if (sign === '+') fn.f32x4Add();
-            else fn.f32x4Sub();
-            fn.set(t[j]!);
+            fn.f32x4AddSigned(sign).set(t[j]!);
           }
           INPUT_COMBOS.forEach(([ca, csign, cb], j) => {
             fn.get(planes[4 * i + j]!).get(offset).add().get(c4).add();
-            fn.get(t[ca]!).get(t[cb]!);
-            if (csign === '+') fn.f32x4Add();
-            else fn.f32x4Sub();
-            fn.v128Store();
+            fn.get(t[ca]!).get(t[cb]!).f32x4AddSigned(csign).v128Store();
           });
         });
       });
@@ -132,25 +150,11 @@ function buildOutputTransform(relu: boolean) {
     fn.get(p.width).get(p.channelBytes).mul().set(rowStride);
     fn.get(p.tileRowBegin).set(ty);
     fn.forLoop(ty, p.tileRowEnd, 1, () => {
-      rowPtr.forEach((ptr, i) => {
-        const oy = offset;
-        fn.get(ty).i32(2).mul().i32(i).add().set(oy);
-        fn.get(oy).get(p.height).ltU().set(rowOk[i]!);
-        fn.get(p.y).get(oy).get(rowStride).mul().add().set(ptr);
-      });
+      emitRows(fn, { ty, height: p.height, base: p.y, rowStride, ptr: rowPtr, ok: rowOk, scratch: offset });
       fn.i32(0).set(tx);
       fn.forLoop(tx, p.tilesWide, 1, () => {
-        for (let j = 0; j < 2; j++) {
-          fn.get(tx).i32(2).mul().i32(j).add().set(ox);
-          fn.get(ox).get(p.width).ltU().set(colOk);
-          for (let i = 0; i < 2; i++) {
-            fn.get(rowPtr[i]!).get(ox).get(p.channelBytes).mul().add();
-            fn.get(p.dummy);
-            fn.get(rowOk[i]!).get(colOk).and();
-            fn.select().set(out[i]![j]!);
-          }
-        }
-        fn.get(ty).get(p.tileBase).sub().get(p.tilesWide).mul().get(tx).add().get(p.channelBytes).mul().set(offset);
+        emitCells(fn, { tx, width: p.width, channelBytes: p.channelBytes, rowPtr, rowOk, fallback: p.dummy, cells: out, column: ox, columnOk: colOk });
+        emitTileOffset(fn, ty, p.tileBase, p.tilesWide, tx, p.channelBytes, offset);
         fn.i32(0).set(k4);
         fn.forLoop(k4, p.channelBytes, 16, () => {
           fn.get(p.bias).get(k4).add().v128Load().set(bias);
@@ -159,10 +163,7 @@ function buildOutputTransform(relu: boolean) {
             for (let b = 0; b < 4; b++) {
               rowTerms.forEach(([a, sign], n) => {
                 fn.get(planes[4 * a + b]!).get(offset).add().get(k4).add().v128Load();
-                if (n > 0) {
-                  if (sign > 0) fn.f32x4Add();
-                  else fn.f32x4Sub();
-                }
+                if (n > 0) fn.f32x4AddSigned(sign);
               });
               fn.set(s[b]!);
             }
@@ -170,9 +171,7 @@ function buildOutputTransform(relu: boolean) {
               fn.get(out[i]![j]!).get(k4).add();
               fn.get(bias);
               for (const [b, sign] of colTerms) {
-                fn.get(s[b]!);
-                if (sign > 0) fn.f32x4Add();
-                else fn.f32x4Sub();
+                fn.get(s[b]!).f32x4AddSigned(sign);
               }
               if (relu) fn.get(zero).f32x4Pmax();
               fn.v128Store();

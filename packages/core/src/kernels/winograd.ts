@@ -15,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { WasmMemory } from './wasm-emitter.js';
-import { kernelModule, type WasmBackend } from './wasm-backend.js';
+import { ensureWasmKernel, kernelModule, type WasmBackend } from './wasm-backend.js';
 import { WINOGRAD_FUNCTIONS, type WinogradTransforms } from './winograd-wasm.js';
 
 export const WINOGRAD_KERNEL = 'TsdetWinogradConv2D';
@@ -68,7 +68,7 @@ export interface WinogradConvArgs {
 /** Runs the Winograd kernel (wasm backend only; see winogradApplies). */
 export function winogradConv2d(args: WinogradConvArgs): tf.Tensor4D {
   checkWinogradArgs(args);
-  registerWinogradKernel();
+  ensureWasmKernel(WINOGRAD_KERNEL, winogradKernel);
   const { x, transformedFilter, bias, padTop, padLeft, outHeight, outWidth, activation } = args;
   const inputs: Record<string, tf.Tensor> = { x };
   transformedFilter.forEach((u, k) => (inputs[`u${k}`] = u));
@@ -264,12 +264,4 @@ function winogradKernel(args: { inputs: tf.NamedTensorInfoMap; backend: tf.Kerne
     }
   }
   return out;
-}
-
-let registered = false;
-
-function registerWinogradKernel(): void {
-  if (registered) return;
-  tf.registerKernel({ kernelName: WINOGRAD_KERNEL, backendName: 'wasm', kernelFunc: winogradKernel as unknown as tf.KernelFunc });
-  registered = true;
 }

@@ -5,6 +5,7 @@ import { torchDefaultUniform } from './init.js';
 /** The weight's rows in NHWC-flattened order, split along the reduction (see forwardNchwFlattened). */
 interface NhwcWeights {
   key: object;
+  /** The input shape and chunk count the chunks were made for. */
   shape: string;
   chunks: tf.Tensor2D[];
 }
@@ -70,7 +71,7 @@ export class Linear extends Module {
         return part;
       });
       const y = parts.length === 1 ? parts[0]! : (tf.addN(parts) as tf.Tensor2D);
-      return this.bias ? (tf.add(y, this.bias) as tf.Tensor2D) : y;
+      return this.bias ? biasAct(y, this.bias, false) : y;
     });
   }
 
@@ -81,11 +82,11 @@ export class Linear extends Module {
 
   /** The cached NHWC-ordered weight chunks, rebuilt when the weight's value or the input shape changed. */
   private nhwcWeights([h, w, c]: readonly [number, number, number]): NhwcWeights {
-    const shape = `${h}x${w}x${c}`;
+    const parts = tf.getBackend() === 'wasm' && this.inFeatures >= SPLIT_REDUCTION_FROM ? 2 : 1;
+    const shape = `${h}x${w}x${c} in ${parts}`;
     const cached = this.#nhwc;
     if (cached && cached.key === this.weight.dataId && cached.shape === shape) return cached;
     if (cached) tf.dispose(cached.chunks);
-    const parts = tf.getBackend() === 'wasm' && this.inFeatures >= SPLIT_REDUCTION_FROM ? 2 : 1;
     const chunks = tf.tidy(() => {
       const hwcRows = tf.reshape(tf.transpose(tf.reshape(this.weight, [c, h, w, this.outFeatures]), [1, 2, 0, 3]), [this.inFeatures, this.outFeatures]) as tf.Tensor2D;
       if (parts === 1) return [hwcRows];

@@ -203,7 +203,7 @@ for (const backend of ['cpu', 'wasm'] as BackendName[]) {
       to.forEach((t, e) => [0, 1].forEach((c) => (expected[t * 2 + c]! += weights[e]! * [1, 2, 10, 20, 100, 200, 1000, 2000][from[e]! * 2 + c]!)));
       await withoutLeaks(() => {
         for (const chunk of [1, 2, 3, 4, 100]) {
-          const out = weightedScatter(rows, from, to, weights, 8, chunk);
+          const out = weightedScatter([{ rows, from, to, weights }], 8, chunk);
           expect(out.shape).to.deep.equal([8, 2]);
           expectAllClose(out.dataSync(), expected, 1e-4);
           out.dispose();
